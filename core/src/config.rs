@@ -1,0 +1,280 @@
+//! Configuration: `courier.toml` plus `COURIER_*` environment overrides.
+//!
+//! ```toml
+//! provider = "memory"          # memory (default) | aws | azure
+//! topology = "topology.yaml"   # optional
+//!
+//! [aws]                        # everything optional: the standard AWS chain fills the rest
+//! region = "us-east-1"
+//! endpoint_url = "http://127.0.0.1:4566"
+//! profile = "dev"
+//!
+//! [azure]
+//! connection_string = "Endpoint=sb://NS.servicebus.windows.net/;SharedAccessKeyName=…;SharedAccessKey=…"
+//! endpoint = "http://127.0.0.1:9090"   # optional: send requests to a local server
+//! ```
+//!
+//! Environment variables override the file: `COURIER_PROVIDER`, `COURIER_TOPOLOGY`,
+//! `COURIER_AWS_REGION`, `COURIER_AWS_ENDPOINT_URL`, `COURIER_AWS_PROFILE`,
+//! `COURIER_AZURE_CONNECTION_STRING`, `COURIER_AZURE_ENDPOINT`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// The default config file, read when present in the working directory.
+pub const DEFAULT_CONFIG_FILE: &str = "courier.toml";
+
+/// Which backend to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// The in-memory broker (the default).
+    #[default]
+    Memory,
+    /// Amazon SQS + SNS.
+    Aws,
+    /// Azure Service Bus.
+    Azure,
+}
+
+impl Provider {
+    /// The name as written in config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Memory => "memory",
+            Provider::Aws => "aws",
+            Provider::Azure => "azure",
+        }
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Provider {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "memory" => Ok(Provider::Memory),
+            "aws" => Ok(Provider::Aws),
+            "azure" => Ok(Provider::Azure),
+            _ => Err(Error::invalid_config(format!(
+                "provider '{s}' is not one of memory, aws, azure"
+            ))),
+        }
+    }
+}
+
+/// A secret string: never shown by `Debug` or `Display`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself; do not log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// AWS settings; unset fields come from the standard AWS configuration chain.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsConfig {
+    /// Region, e.g. `eu-west-1`.
+    pub region: Option<String>,
+    /// Endpoint override, e.g. LocalStack's `http://127.0.0.1:4566`.
+    pub endpoint_url: Option<String>,
+    /// Named profile.
+    pub profile: Option<String>,
+}
+
+/// Azure Service Bus settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AzureConfig {
+    /// `Endpoint=sb://…;SharedAccessKeyName=…;SharedAccessKey=…`.
+    pub connection_string: Option<Secret>,
+    /// Send requests to this base URL instead of the namespace (a local server).
+    pub endpoint: Option<String>,
+}
+
+/// Everything `courier::connect` needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Which backend.
+    #[serde(default)]
+    pub provider: Provider,
+    /// The topology file.
+    pub topology: Option<PathBuf>,
+    /// AWS settings.
+    #[serde(default)]
+    pub aws: AwsConfig,
+    /// Azure settings.
+    #[serde(default)]
+    pub azure: AzureConfig,
+}
+
+const ENV_VARS: [&str; 7] = [
+    "COURIER_PROVIDER",
+    "COURIER_TOPOLOGY",
+    "COURIER_AWS_REGION",
+    "COURIER_AWS_ENDPOINT_URL",
+    "COURIER_AWS_PROFILE",
+    "COURIER_AZURE_CONNECTION_STRING",
+    "COURIER_AZURE_ENDPOINT",
+];
+
+impl Config {
+    /// Loads `path` (which must exist) or, when `None`, `./courier.toml` if present, then
+    /// applies the `COURIER_*` environment variables.
+    pub fn load(path: Option<&Path>) -> Result<Self> {
+        let mut config = match path {
+            Some(p) => Self::from_file(p)?,
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                Self::from_file(Path::new(DEFAULT_CONFIG_FILE))?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(std::env::vars())?;
+        Ok(config)
+    }
+
+    /// Reads a config file.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::InvalidConfig {
+            message: format!("cannot read config file '{}'", path.display()),
+            source: Some(Box::new(e)),
+        })?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Parses config TOML; `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
+        toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| format!(" (line {})", text[..s.start.min(text.len())].matches('\n').count() + 1))
+                .unwrap_or_default();
+            Error::invalid_config(format!("{origin}{line}: {}", e.message().trim()))
+        })
+    }
+
+    /// Applies `COURIER_*` variables from `vars`; unknown `COURIER_*` names are logged.
+    pub fn apply_env(&mut self, vars: impl IntoIterator<Item = (String, String)>) -> Result<()> {
+        for (name, value) in vars {
+            if !name.starts_with("COURIER_") {
+                continue;
+            }
+            let value = value.trim().to_owned();
+            match name.as_str() {
+                "COURIER_PROVIDER" => {
+                    self.provider = value.parse().map_err(|_| {
+                        Error::invalid_config(format!(
+                            "COURIER_PROVIDER '{value}' is not one of memory, aws, azure"
+                        ))
+                    })?
+                }
+                "COURIER_TOPOLOGY" => self.topology = Some(PathBuf::from(value)),
+                "COURIER_AWS_REGION" => self.aws.region = Some(value),
+                "COURIER_AWS_ENDPOINT_URL" => self.aws.endpoint_url = Some(value),
+                "COURIER_AWS_PROFILE" => self.aws.profile = Some(value),
+                "COURIER_AZURE_CONNECTION_STRING" => {
+                    self.azure.connection_string = Some(Secret::new(value))
+                }
+                "COURIER_AZURE_ENDPOINT" => self.azure.endpoint = Some(value),
+                other if other.starts_with("COURIER_TEST_") => {}
+                other => tracing::warn!(
+                    variable = other,
+                    known = ?ENV_VARS,
+                    "ignoring unknown COURIER_* environment variable"
+                ),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_to_memory() {
+        assert_eq!(Config::from_toml("", "c.toml").unwrap().provider, Provider::Memory);
+    }
+
+    #[test]
+    fn file_then_env() {
+        let mut c = Config::from_toml(
+            "provider = \"aws\"\n[aws]\nregion = \"eu-west-1\"\n",
+            "c.toml",
+        )
+        .unwrap();
+        assert_eq!(c.aws.region.as_deref(), Some("eu-west-1"));
+        c.apply_env([
+            ("COURIER_PROVIDER".to_owned(), "azure".to_owned()),
+            ("COURIER_AZURE_CONNECTION_STRING".to_owned(), "Endpoint=sb://x/;SharedAccessKey=abc".to_owned()),
+            ("PATH".to_owned(), "/bin".to_owned()),
+        ])
+        .unwrap();
+        assert_eq!(c.provider, Provider::Azure);
+        assert_eq!(c.azure.connection_string.as_ref().unwrap().expose(), "Endpoint=sb://x/;SharedAccessKey=abc");
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let mut c = Config::default();
+        c.azure.connection_string = Some(Secret::new("SharedAccessKey=s3cr3t"));
+        let shown = format!("{c:?} {}", c.azure.connection_string.as_ref().unwrap());
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+    }
+
+    #[test]
+    fn bad_config_is_one_named_line() {
+        for (text, expected) in [
+            ("provider = \"gcp\"", "c.toml (line 1): unknown variant `gcp`"),
+            ("provder = \"aws\"", "c.toml (line 1): unknown field `provder`"),
+            ("[aws]\nregoin = \"x\"", "c.toml (line 2): unknown field `regoin`"),
+            ("provider = ", "c.toml (line 1):"),
+        ] {
+            let e = Config::from_toml(text, "c.toml").unwrap_err().to_string();
+            assert!(e.contains(expected), "{text}: {e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+        let e = Config::default()
+            .apply_env([("COURIER_PROVIDER".to_owned(), "gcp".to_owned())])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("COURIER_PROVIDER 'gcp' is not one of"), "{e}");
+        let e = Config::from_file(Path::new("/nonexistent/courier.toml")).unwrap_err();
+        assert!(crate::error::display_chain(&e).contains("cannot read config file '/nonexistent/courier.toml'"));
+    }
+}

@@ -1,0 +1,58 @@
+//! courier-core: the cloud-agnostic heart of courier.
+//!
+//! - the model: [`Destination`], [`Source`], [`Message`], [`Event`], [`Delivery`];
+//! - the broker traits [`Publisher`], [`Consumer`], [`Broker`] (object-safe:
+//!   `Arc<dyn Broker>` works) and their conveniences [`PublisherExt`], [`ConsumerExt`];
+//! - the one [`Error`] type;
+//! - the [`Topology`] file and subscription [`Filter`]s, and the [`Config`];
+//! - the in-memory broker [`MemoryBroker`];
+//! - the [`worker`] runtime that runs event handlers on any broker;
+//! - with the `conformance` feature, the `conformance` suite every backend runs.
+//!
+//! ```
+//! use std::time::Duration;
+//! use courier_core::{Broker, ConsumerExt, Destination, Event, MemoryBroker, PublisherExt, Source, Topology};
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let broker = MemoryBroker::with_topology(&Topology::example()).await?;
+//! let event = Event::new("/shop", "OrderCreated", serde_json::json!({"order_id": "o-1"}));
+//! broker.publish_event(&Destination::topic("orders"), &event).await?;
+//!
+//! let delivery = broker
+//!     .receive_one(&Source::subscription("orders", "inventory"), Duration::from_secs(1))
+//!     .await?
+//!     .expect("fan-out reached the inventory subscription");
+//! let received: Event<serde_json::Value> = delivery.event()?;
+//! assert_eq!(received.id, event.id);
+//! delivery.ack().await?;
+//! # Ok::<(), courier_core::Error>(())
+//! # }).unwrap();
+//! ```
+#![deny(missing_docs, unreachable_pub, rustdoc::broken_intra_doc_links)]
+
+mod broker;
+pub mod config;
+mod delivery;
+mod error;
+pub mod event;
+pub mod filter;
+pub mod memory;
+mod message;
+pub mod topology;
+// pub mod worker;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use broker::{
+    Broker, Capabilities, Consumer, ConsumerExt, ProvisionAction, ProvisionReport, ProvisionedEntity,
+    Publisher, PublisherExt,
+};
+pub use config::{Config, Provider, Secret};
+pub use delivery::{Delivery, DeliveryInfo, Settle};
+pub use error::{display_chain, BoxError, Error, Result};
+pub use event::Event;
+pub use filter::Filter;
+pub use memory::MemoryBroker;
+pub use message::{Destination, Message, Source};
+pub use topology::Topology;

@@ -1,0 +1,75 @@
+//! Settlement of in-memory deliveries.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::time::Instant;
+
+use crate::delivery::Settle;
+use crate::error::{Error, Result};
+
+use super::{Key, MemoryBroker};
+
+/// The receipt of one in-memory delivery.
+pub(crate) struct MemorySettle {
+    broker: MemoryBroker,
+    key: Key,
+    dlq: bool,
+    seq: u64,
+    token: u64,
+}
+
+impl MemorySettle {
+    pub(crate) fn new(broker: MemoryBroker, key: Key, dlq: bool, seq: u64, token: u64) -> Self {
+        MemorySettle { broker, key, dlq, seq, token }
+    }
+
+    fn lock_lost(&self, why: &str) -> Error {
+        Error::LockLost {
+            message: format!("message {} of {:?}: {why}", self.seq, self.key),
+        }
+    }
+}
+
+#[async_trait]
+impl Settle for MemorySettle {
+    async fn ack(&self) -> Result<()> {
+        let mut state = self.broker.lock();
+        let q = state.queue_mut(&self.key, self.dlq)?;
+        q.held(self.seq, self.token).map_err(|why| self.lock_lost(why))?;
+        q.messages.remove(&self.seq);
+        // The next message of a FIFO group may be free now.
+        q.notify.notify_waiters();
+        Ok(())
+    }
+
+    async fn nack(&self, after: Duration) -> Result<()> {
+        let mut state = self.broker.lock();
+        let q = state.queue_mut(&self.key, self.dlq)?;
+        let stored = q.held(self.seq, self.token).map_err(|why| self.lock_lost(why))?;
+        stored.visible_at = Instant::now() + after;
+        stored.token = None;
+        q.notify.notify_waiters();
+        Ok(())
+    }
+
+    async fn dead_letter(&self, reason: &str) -> Result<()> {
+        let mut state = self.broker.lock();
+        let q = state.queue_mut(&self.key, self.dlq)?;
+        if q.dlq.is_none() {
+            return Err(Error::unsupported("dead-lettering a message that is already in a dead-letter queue"));
+        }
+        q.held(self.seq, self.token).map_err(|why| self.lock_lost(why))?;
+        let stored = q.messages.remove(&self.seq).expect("held above");
+        q.dead_letter(stored, reason.to_owned());
+        Ok(())
+    }
+
+    async fn extend(&self, by: Duration) -> Result<()> {
+        let mut state = self.broker.lock();
+        let q = state.queue_mut(&self.key, self.dlq)?;
+        let stored = q.held(self.seq, self.token).map_err(|why| self.lock_lost(why))?;
+        stored.visible_at = Instant::now() + by;
+        Ok(())
+    }
+}
