@@ -39,7 +39,7 @@ pub mod filter;
 pub mod memory;
 mod message;
 pub mod topology;
-// pub mod worker;
+pub mod worker;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;

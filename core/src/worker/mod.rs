@@ -1,0 +1,266 @@
+//! The worker runtime: runs event handlers against any [`Broker`].
+//!
+//! A [`Worker`] receives from one [`Source`] in batches, routes each event by its type to
+//! a [`Handler`], runs up to `concurrency` handlers at once, keeps each delivery's
+//! visibility/lock extended while its handler runs, and settles by outcome:
+//!
+//! | outcome | settlement |
+//! | --- | --- |
+//! | `Ok(())` | ack (after recording the id in the idempotency store, if any) |
+//! | `Err(Retry)`, attempts left | nack with exponential [`Backoff`] |
+//! | `Err(Retry)` on the last attempt | dead-letter: `gave up after N attempts: …` |
+//! | `Err(Permanent)` | dead-letter with the reason |
+//! | undecodable data | dead-letter: `cannot decode message: …` |
+//! | handler panic | retried like `Retry` |
+//! | no handler for the type | dead-letter (default) or ack, see [`Unrouted`] |
+//!
+//! On shutdown it stops receiving, lets in-flight handlers finish and settle (up to
+//! `shutdown_timeout`), and returns its [`WorkerReport`]. A delivery whose handler did not
+//! finish in time is left unsettled: it reappears when its lock expires, so nothing is lost.
+
+mod handler;
+mod process;
+mod support;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use tokio::sync::{watch, Semaphore};
+
+use crate::broker::Broker;
+use crate::error::{Error, Result};
+use crate::message::Source;
+
+pub use handler::{handler_fn, route, Context, Handler, HandlerError, HandlerFn, Route};
+pub use support::{shutdown_signal, Backoff, IdempotencyStore, MemoryIdempotencyStore, WorkerReport, WorkerStats};
+
+/// What to do with a message no handler is registered for (including foreign messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Unrouted {
+    /// Dead-letter it with the reason `no handler for …` (the default: nothing vanishes).
+    #[default]
+    DeadLetter,
+    /// Acknowledge and drop it (for subscriptions that knowingly receive more than they handle).
+    Ack,
+}
+
+/// Settings of a [`Worker`].
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Handlers running at once.
+    pub concurrency: usize,
+    /// Most deliveries asked for per receive call.
+    pub batch_size: usize,
+    /// Receive loops running at once (several help on high-latency backends).
+    pub pollers: usize,
+    /// Long-poll wait of one receive call.
+    pub poll_wait: Duration,
+    /// Deliveries before a retried message is dead-lettered.
+    pub max_attempts: u32,
+    /// Delay between attempts.
+    pub backoff: Backoff,
+    /// How long shutdown waits for in-flight handlers.
+    pub shutdown_timeout: Duration,
+    /// What happens to messages without a handler.
+    pub unrouted: Unrouted,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            concurrency: 16,
+            batch_size: 10,
+            pollers: 1,
+            poll_wait: Duration::from_secs(5),
+            max_attempts: 5,
+            backoff: Backoff::default(),
+            shutdown_timeout: Duration::from_secs(30),
+            unrouted: Unrouted::default(),
+        }
+    }
+}
+
+/// Runs handlers for the events of one source.
+///
+/// ```
+/// use std::sync::Arc;
+/// use courier_core::worker::{handler_fn, shutdown_signal, HandlerError, Worker};
+/// use courier_core::{Broker, MemoryBroker, Source, Topology};
+///
+/// # async fn run() -> courier_core::Result<()> {
+/// let broker: Arc<dyn Broker> = Arc::new(MemoryBroker::with_topology(&Topology::example()).await?);
+/// let report = Worker::new(broker, Source::subscription("orders", "inventory"))
+///     .handle("OrderCreated", handler_fn(|event: courier_core::Event<serde_json::Value>, _ctx| async move {
+///         println!("reserving stock for {}", event.id);
+///         Ok::<(), HandlerError>(())
+///     }))
+///     .concurrency(8)
+///     .run(shutdown_signal())
+///     .await?;
+/// println!("{report}");
+/// # Ok(()) }
+/// ```
+pub struct Worker {
+    broker: Arc<dyn Broker>,
+    source: Source,
+    routes: HashMap<String, Arc<dyn Route>>,
+    config: WorkerConfig,
+    idempotency: Option<Arc<dyn IdempotencyStore>>,
+    stats: Arc<WorkerStats>,
+}
+
+impl Worker {
+    /// A worker for `source` with default settings and no handlers yet.
+    pub fn new(broker: Arc<dyn Broker>, source: Source) -> Self {
+        Worker {
+            broker,
+            source,
+            routes: HashMap::new(),
+            config: WorkerConfig::default(),
+            idempotency: None,
+            stats: Arc::new(WorkerStats::default()),
+        }
+    }
+
+    /// Routes events of `event_type` to `handler`, decoding their data as `T`.
+    pub fn handle<T, H>(mut self, event_type: impl Into<String>, handler: H) -> Self
+    where
+        T: DeserializeOwned + Send + 'static,
+        H: Handler<T>,
+    {
+        self.routes.insert(event_type.into(), route::<T, H>(handler));
+        self
+    }
+
+    /// Replaces all settings.
+    pub fn config(mut self, config: WorkerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Handlers running at once (at least 1).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.config.concurrency = n.max(1);
+        self
+    }
+
+    /// Deliveries per receive call (at least 1).
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.config.batch_size = n.max(1);
+        self
+    }
+
+    /// Receive loops running at once (at least 1).
+    pub fn pollers(mut self, n: usize) -> Self {
+        self.config.pollers = n.max(1);
+        self
+    }
+
+    /// Long-poll wait of each receive call.
+    pub fn poll_wait(mut self, wait: Duration) -> Self {
+        self.config.poll_wait = wait;
+        self
+    }
+
+    /// Deliveries before a retried message is dead-lettered (at least 1).
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.config.max_attempts = n.max(1);
+        self
+    }
+
+    /// Delay between attempts.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.config.backoff = backoff;
+        self
+    }
+
+    /// How long shutdown waits for in-flight handlers.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.config.shutdown_timeout = timeout;
+        self
+    }
+
+    /// What happens to messages without a handler.
+    pub fn unrouted(mut self, policy: Unrouted) -> Self {
+        self.config.unrouted = policy;
+        self
+    }
+
+    /// Skips events whose id the store has seen.
+    pub fn idempotency(mut self, store: Arc<dyn IdempotencyStore>) -> Self {
+        self.idempotency = Some(store);
+        self
+    }
+
+    /// Live counters, readable while the worker runs.
+    pub fn stats(&self) -> Arc<WorkerStats> {
+        self.stats.clone()
+    }
+
+    /// Runs until `shutdown` resolves (e.g. [`shutdown_signal`]) or receiving fails for
+    /// good (e.g. the source does not exist); then drains in-flight handlers.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<WorkerReport> {
+        if self.routes.is_empty() && self.config.unrouted == Unrouted::DeadLetter {
+            return Err(Error::invalid_input(format!(
+                "worker for {} has no handlers: it would dead-letter everything",
+                self.source
+            )));
+        }
+        let shared = Arc::new(process::Shared {
+            capabilities: self.broker.capabilities(),
+            broker: self.broker,
+            source: self.source,
+            routes: self.routes,
+            config: self.config,
+            idempotency: self.idempotency,
+            stats: self.stats,
+        });
+        let permits = Arc::new(Semaphore::new(shared.config.concurrency));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut pollers = tokio::task::JoinSet::new();
+        for _ in 0..shared.config.pollers {
+            pollers.spawn(process::poll(shared.clone(), permits.clone(), stop_rx.clone()));
+        }
+        tokio::pin!(shutdown);
+        let mut failure = None;
+        tokio::select! {
+            _ = &mut shutdown => {}
+            Some(joined) = pollers.join_next() => {
+                failure = Some(match joined {
+                    Ok(Err(e)) => e,
+                    Ok(Ok(())) => Error::Backend { message: "receive loop ended".into(), source: None },
+                    Err(e) => Error::Backend { message: "receive loop panicked".into(), source: Some(Box::new(e)) },
+                });
+            }
+        }
+        let _ = stop_tx.send(true);
+        while let Some(joined) = pollers.join_next().await {
+            if let Ok(Err(e)) = joined {
+                failure.get_or_insert(e);
+            }
+        }
+        // Every in-flight handler holds a permit: having them all back means all settled.
+        let all = u32::try_from(shared.config.concurrency).unwrap_or(u32::MAX);
+        if tokio::time::timeout(shared.config.shutdown_timeout, permits.acquire_many(all))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                source = %shared.source,
+                timeout = ?shared.config.shutdown_timeout,
+                "shutdown: handlers still running are left unsettled; their messages reappear when their locks expire"
+            );
+        }
+        let report = shared.stats.snapshot();
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
