@@ -181,7 +181,12 @@ impl Config {
         toml::from_str(text).map_err(|e| {
             let line = e
                 .span()
-                .map(|s| format!(" (line {})", text[..s.start.min(text.len())].matches('\n').count() + 1))
+                .map(|s| {
+                    format!(
+                        " (line {})",
+                        text[..s.start.min(text.len())].matches('\n').count() + 1
+                    )
+                })
                 .unwrap_or_default();
             Error::invalid_config(format!("{origin}{line}: {}", e.message().trim()))
         })
@@ -228,7 +233,10 @@ mod tests {
 
     #[test]
     fn defaults_to_memory() {
-        assert_eq!(Config::from_toml("", "c.toml").unwrap().provider, Provider::Memory);
+        assert_eq!(
+            Config::from_toml("", "c.toml").unwrap().provider,
+            Provider::Memory
+        );
     }
 
     #[test]
@@ -241,12 +249,18 @@ mod tests {
         assert_eq!(c.aws.region.as_deref(), Some("eu-west-1"));
         c.apply_env([
             ("COURIER_PROVIDER".to_owned(), "azure".to_owned()),
-            ("COURIER_AZURE_CONNECTION_STRING".to_owned(), "Endpoint=sb://x/;SharedAccessKey=abc".to_owned()),
+            (
+                "COURIER_AZURE_CONNECTION_STRING".to_owned(),
+                "Endpoint=sb://x/;SharedAccessKey=abc".to_owned(),
+            ),
             ("PATH".to_owned(), "/bin".to_owned()),
         ])
         .unwrap();
         assert_eq!(c.provider, Provider::Azure);
-        assert_eq!(c.azure.connection_string.as_ref().unwrap().expose(), "Endpoint=sb://x/;SharedAccessKey=abc");
+        assert_eq!(
+            c.azure.connection_string.as_ref().unwrap().expose(),
+            "Endpoint=sb://x/;SharedAccessKey=abc"
+        );
     }
 
     #[test]
@@ -260,9 +274,18 @@ mod tests {
     #[test]
     fn bad_config_is_one_named_line() {
         for (text, expected) in [
-            ("provider = \"gcp\"", "c.toml (line 1): unknown variant `gcp`"),
-            ("provder = \"aws\"", "c.toml (line 1): unknown field `provder`"),
-            ("[aws]\nregoin = \"x\"", "c.toml (line 2): unknown field `regoin`"),
+            (
+                "provider = \"gcp\"",
+                "c.toml (line 1): unknown variant `gcp`",
+            ),
+            (
+                "provder = \"aws\"",
+                "c.toml (line 1): unknown field `provder`",
+            ),
+            (
+                "[aws]\nregoin = \"x\"",
+                "c.toml (line 2): unknown field `regoin`",
+            ),
             ("provider = ", "c.toml (line 1):"),
         ] {
             let e = Config::from_toml(text, "c.toml").unwrap_err().to_string();
@@ -275,6 +298,7 @@ mod tests {
             .to_string();
         assert!(e.contains("COURIER_PROVIDER 'gcp' is not one of"), "{e}");
         let e = Config::from_file(Path::new("/nonexistent/courier.toml")).unwrap_err();
-        assert!(crate::error::display_chain(&e).contains("cannot read config file '/nonexistent/courier.toml'"));
+        assert!(crate::error::display_chain(&e)
+            .contains("cannot read config file '/nonexistent/courier.toml'"));
     }
 }

@@ -27,7 +27,10 @@ const ABSENT: Duration = Duration::from_millis(1500);
 
 /// A name no other test uses: `<prefix>-<8 hex digits>`.
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
 }
 
 /// Runs every check of the suite as its own `#[tokio::test]`.
@@ -77,12 +80,24 @@ async fn queue(broker: &dyn Broker, prefix: &str, visibility: u32, max_receive: 
     let mut q = QueueSpec::new(&name);
     q.visibility_timeout_secs = visibility;
     q.max_receive_count = max_receive;
-    provision(broker, Topology { queues: vec![q], ..Topology::default() }).await;
+    provision(
+        broker,
+        Topology {
+            queues: vec![q],
+            ..Topology::default()
+        },
+    )
+    .await;
     name
 }
 
 /// Receives until `n` deliveries arrived or `within` passed.
-pub async fn receive_n(broker: &dyn Broker, source: &Source, n: usize, within: Duration) -> Vec<Delivery> {
+pub async fn receive_n(
+    broker: &dyn Broker,
+    source: &Source,
+    n: usize,
+    within: Duration,
+) -> Vec<Delivery> {
     let deadline = tokio::time::Instant::now() + within;
     let mut out = Vec::new();
     while out.len() < n {
@@ -109,11 +124,22 @@ async fn one(broker: &dyn Broker, source: &Source) -> Delivery {
 
 async fn none(broker: &dyn Broker, source: &Source, why: &str) {
     let got = broker.receive(source, 10, ABSENT).await.expect("receive");
-    assert!(got.is_empty(), "{why}: yet {} message(s) arrived on {source}: {got:?}", got.len());
+    assert!(
+        got.is_empty(),
+        "{why}: yet {} message(s) arrived on {source}: {got:?}",
+        got.len()
+    );
 }
 
 fn order(n: u64) -> Event<Order> {
-    Event::new("/conformance", "OrderCreated", Order { order_id: format!("o-{n}"), total_cents: n })
+    Event::new(
+        "/conformance",
+        "OrderCreated",
+        Order {
+            order_id: format!("o-{n}"),
+            total_cents: n,
+        },
+    )
 }
 
 async fn publish(broker: &dyn Broker, dest: &Destination, message: Message) -> String {
@@ -134,10 +160,22 @@ pub async fn round_trip(broker: &dyn Broker) {
     publish(broker, &Destination::queue(&q), msg.clone()).await;
     let d = one(broker, &Source::queue(&q)).await;
     assert_eq!(d.message().body, msg.body, "body");
-    assert_eq!(d.message().attributes.get("tenant").map(String::as_str), Some("acme"), "attribute");
-    assert_eq!(d.message().content_type.as_deref(), Some("application/json"), "content type");
+    assert_eq!(
+        d.message().attributes.get("tenant").map(String::as_str),
+        Some("acme"),
+        "attribute"
+    );
+    assert_eq!(
+        d.message().content_type.as_deref(),
+        Some("application/json"),
+        "content type"
+    );
     assert_eq!(d.message().message_id.as_deref(), Some("m-1"), "message id");
-    assert_eq!(d.message().correlation_id.as_deref(), Some("c-1"), "correlation id");
+    assert_eq!(
+        d.message().correlation_id.as_deref(),
+        Some("c-1"),
+        "correlation id"
+    );
     assert_eq!(d.delivery_count(), 1, "first delivery counts 1");
     assert!(!d.info().broker_message_id.is_empty(), "broker message id");
     d.ack().await.expect("ack");
@@ -148,9 +186,15 @@ pub async fn event_codec(broker: &dyn Broker) {
     let q = queue(broker, "ev", 30, 5).await;
     let e = order(7)
         .with_subject("o-7")
-        .with_trace("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", Some("vendor=1".into()))
+        .with_trace(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            Some("vendor=1".into()),
+        )
         .with_attribute("region", "eu-west");
-    broker.publish_event(&Destination::queue(&q), &e).await.expect("publish event");
+    broker
+        .publish_event(&Destination::queue(&q), &e)
+        .await
+        .expect("publish event");
     let d = one(broker, &Source::queue(&q)).await;
     assert_eq!(d.event_type(), Some("OrderCreated"));
     let back: Event<Order> = d.event().expect("decode");
@@ -162,7 +206,10 @@ pub async fn event_codec(broker: &dyn Broker) {
     assert_eq!(back.tracestate, e.tracestate);
     assert_eq!(back.attributes, e.attributes);
     let (sent, got) = (e.time.expect("time"), back.time.expect("time survives"));
-    assert!((sent - got).num_milliseconds().abs() < 1, "time {sent} came back as {got}");
+    assert!(
+        (sent - got).num_milliseconds().abs() < 1,
+        "time {sent} came back as {got}"
+    );
     d.ack().await.expect("ack");
 }
 
@@ -174,7 +221,9 @@ pub async fn fan_out_with_filters(broker: &dyn Broker) {
     let mut created = SubscriptionSpec::new(&topic, "created");
     created.filter = policy(serde_json::json!({"type": ["OrderCreated"]}));
     let mut eu = SubscriptionSpec::new(&topic, "eu");
-    eu.filter = policy(serde_json::json!({"region": [{"prefix": "eu-"}], "type": [{"anything-but": ["OrderTest"]}]}));
+    eu.filter = policy(
+        serde_json::json!({"region": [{"prefix": "eu-"}], "type": [{"anything-but": ["OrderTest"]}]}),
+    );
     let t = Topology {
         topics: vec![TopicSpec::new(&topic)],
         subscriptions: vec![all, created, eu],
@@ -185,18 +234,34 @@ pub async fn fan_out_with_filters(broker: &dyn Broker) {
     let created_eu = order(1).with_attribute("region", "eu-west");
     let mut cancelled_us = order(2).with_attribute("region", "us-east");
     cancelled_us.ty = "OrderCancelled".into();
-    broker.publish_event(&dest, &created_eu).await.expect("publish");
-    broker.publish_event(&dest, &cancelled_us).await.expect("publish");
+    broker
+        .publish_event(&dest, &created_eu)
+        .await
+        .expect("publish");
+    broker
+        .publish_event(&dest, &cancelled_us)
+        .await
+        .expect("publish");
 
     let ids = |ds: &[Delivery]| -> BTreeSet<String> {
-        ds.iter().map(|d| d.event::<Order>().expect("decode").id).collect()
+        ds.iter()
+            .map(|d| d.event::<Order>().expect("decode").id)
+            .collect()
     };
     let got_all = receive_n(broker, &Source::subscription(&topic, "all"), 2, ARRIVES).await;
-    assert_eq!(ids(&got_all), BTreeSet::from([created_eu.id.clone(), cancelled_us.id.clone()]), "unfiltered gets both");
+    assert_eq!(
+        ids(&got_all),
+        BTreeSet::from([created_eu.id.clone(), cancelled_us.id.clone()]),
+        "unfiltered gets both"
+    );
     for (sub, expected) in [("created", &created_eu.id), ("eu", &created_eu.id)] {
         let src = Source::subscription(&topic, sub);
         let got = one(broker, &src).await;
-        assert_eq!(&got.event::<Order>().expect("decode").id, expected, "{sub} gets only its match");
+        assert_eq!(
+            &got.event::<Order>().expect("decode").id,
+            expected,
+            "{sub} gets only its match"
+        );
         got.ack().await.expect("ack");
         none(broker, &src, "the filter excludes the other event").await;
     }
@@ -209,7 +274,11 @@ pub async fn fan_out_with_filters(broker: &dyn Broker) {
 pub async fn ack_removes(broker: &dyn Broker) {
     let q = queue(broker, "ack", 1, 5).await;
     publish(broker, &Destination::queue(&q), Message::new("x")).await;
-    one(broker, &Source::queue(&q)).await.ack().await.expect("ack");
+    one(broker, &Source::queue(&q))
+        .await
+        .ack()
+        .await
+        .expect("ack");
     tokio::time::sleep(Duration::from_millis(1200)).await;
     none(broker, &Source::queue(&q), "acked").await;
 }
@@ -222,7 +291,11 @@ pub async fn nack_redelivers_with_count(broker: &dyn Broker) {
     first.nack(Duration::ZERO).await.expect("nack");
     let second = one(broker, &Source::queue(&q)).await;
     assert_eq!(second.message().body, b"again");
-    assert_eq!(second.delivery_count(), first.delivery_count() + 1, "count + 1");
+    assert_eq!(
+        second.delivery_count(),
+        first.delivery_count() + 1,
+        "count + 1"
+    );
     second.ack().await.expect("ack");
 }
 
@@ -232,7 +305,10 @@ pub async fn nack_with_delay(broker: &dyn Broker) {
     publish(broker, &Destination::queue(&q), Message::new("later")).await;
     let d = one(broker, &Source::queue(&q)).await;
     if !broker.capabilities().nack_delay {
-        let err = d.nack(Duration::from_secs(2)).await.expect_err("nack with delay is unsupported");
+        let err = d
+            .nack(Duration::from_secs(2))
+            .await
+            .expect_err("nack with delay is unsupported");
         assert!(matches!(err, Error::Unsupported { .. }), "{err}");
         d.ack().await.expect("ack after refused nack");
         return;
@@ -247,7 +323,12 @@ pub async fn nack_with_delay(broker: &dyn Broker) {
 /// A delivery left unsettled comes back after the visibility timeout.
 pub async fn visibility_expiry_redelivers(broker: &dyn Broker) {
     let q = queue(broker, "vis", 1, 5).await;
-    publish(broker, &Destination::queue(&q), Message::new("lost consumer")).await;
+    publish(
+        broker,
+        &Destination::queue(&q),
+        Message::new("lost consumer"),
+    )
+    .await;
     let first = one(broker, &Source::queue(&q)).await;
     drop(first); // the consumer "crashed"
     let again = one(broker, &Source::queue(&q)).await;
@@ -260,7 +341,12 @@ pub async fn visibility_expiry_redelivers(broker: &dyn Broker) {
 pub async fn dead_letter_after_max_deliveries(broker: &dyn Broker) {
     let q = queue(broker, "redrive", 1, 2).await;
     let src = Source::queue(&q);
-    publish(broker, &Destination::queue(&q), Message::new("poison").with_attribute("k", "v")).await;
+    publish(
+        broker,
+        &Destination::queue(&q),
+        Message::new("poison").with_attribute("k", "v"),
+    )
+    .await;
     for attempt in 1..=2 {
         let d = one(broker, &src).await;
         assert_eq!(d.delivery_count(), attempt);
@@ -269,7 +355,11 @@ pub async fn dead_letter_after_max_deliveries(broker: &dyn Broker) {
     none(broker, &src, "delivered max_receive_count times").await;
     let dead = one(broker, &src.dead_letter()).await;
     assert_eq!(dead.message().body, b"poison");
-    assert_eq!(dead.message().attributes.get("k").map(String::as_str), Some("v"), "attributes kept");
+    assert_eq!(
+        dead.message().attributes.get("k").map(String::as_str),
+        Some("v"),
+        "attributes kept"
+    );
     dead.ack().await.expect("ack in the dead-letter queue");
 }
 
@@ -277,19 +367,32 @@ pub async fn dead_letter_after_max_deliveries(broker: &dyn Broker) {
 pub async fn dead_letter_on_request(broker: &dyn Broker) {
     let q = queue(broker, "dlr", 30, 5).await;
     let src = Source::queue(&q);
-    publish(broker, &Destination::queue(&q), Message::new("bad").with_attribute("k", "v")).await;
+    publish(
+        broker,
+        &Destination::queue(&q),
+        Message::new("bad").with_attribute("k", "v"),
+    )
+    .await;
     let d = one(broker, &src).await;
     if !broker.capabilities().explicit_dead_letter {
         let err = d.dead_letter("x").await.expect_err("unsupported");
         assert!(matches!(err, Error::Unsupported { .. }), "{err}");
         return;
     }
-    d.dead_letter("invalid order: quantity 0").await.expect("dead_letter");
+    d.dead_letter("invalid order: quantity 0")
+        .await
+        .expect("dead_letter");
     let dead = one(broker, &src.dead_letter()).await;
     assert_eq!(dead.message().body, b"bad");
-    assert_eq!(dead.message().attributes.get("k").map(String::as_str), Some("v"));
     assert_eq!(
-        dead.message().attributes.get(attr::DEAD_LETTER_REASON).map(String::as_str),
+        dead.message().attributes.get("k").map(String::as_str),
+        Some("v")
+    );
+    assert_eq!(
+        dead.message()
+            .attributes
+            .get(attr::DEAD_LETTER_REASON)
+            .map(String::as_str),
         Some("invalid order: quantity 0"),
         "reason kept"
     );
@@ -301,15 +404,34 @@ pub async fn delay(broker: &dyn Broker) {
     let q = queue(broker, "delay", 30, 5).await;
     let dest = Destination::queue(&q);
     let Some(max) = broker.capabilities().max_delay else {
-        let err = broker.publish(&dest, Message::new("d").with_delay(Duration::from_secs(1))).await;
+        let err = broker
+            .publish(&dest, Message::new("d").with_delay(Duration::from_secs(1)))
+            .await;
         assert!(matches!(err, Err(Error::Unsupported { .. })), "{err:?}");
         return;
     };
-    publish(broker, &dest, Message::new("late").with_delay(Duration::from_secs(3))).await;
+    publish(
+        broker,
+        &dest,
+        Message::new("late").with_delay(Duration::from_secs(3)),
+    )
+    .await;
     none(broker, &Source::queue(&q), "delayed by 3 s").await;
-    one(broker, &Source::queue(&q)).await.ack().await.expect("ack");
-    let err = broker.publish(&dest, Message::new("x").with_delay(max + Duration::from_secs(1))).await;
-    assert!(matches!(err, Err(Error::Unsupported { .. })), "delay beyond {max:?}: {err:?}");
+    one(broker, &Source::queue(&q))
+        .await
+        .ack()
+        .await
+        .expect("ack");
+    let err = broker
+        .publish(
+            &dest,
+            Message::new("x").with_delay(max + Duration::from_secs(1)),
+        )
+        .await;
+    assert!(
+        matches!(err, Err(Error::Unsupported { .. })),
+        "delay beyond {max:?}: {err:?}"
+    );
 }
 
 /// FIFO: in order per group, one group member in flight at a time, duplicates dropped.
@@ -317,7 +439,10 @@ pub async fn fifo_order_and_dedup(broker: &dyn Broker) {
     let name = unique("fifo");
     let mut spec = QueueSpec::new(&name);
     spec.fifo = true;
-    let t = Topology { queues: vec![spec], ..Topology::default() };
+    let t = Topology {
+        queues: vec![spec],
+        ..Topology::default()
+    };
     if !broker.capabilities().fifo {
         let err = broker.provision(&t).await.expect_err("fifo unsupported");
         assert!(matches!(err, Error::Unsupported { .. }), "{err}");
@@ -331,15 +456,28 @@ pub async fn fifo_order_and_dedup(broker: &dyn Broker) {
         publish(broker, &dest, msg(body, group)).await;
     }
     publish(broker, &dest, msg("a1", "a")).await; // a duplicate: dropped
-    let err = broker.publish(&dest, Message::new("no group").with_dedup_id("z")).await;
-    assert!(matches!(err, Err(Error::InvalidInput { .. })), "FIFO without group: {err:?}");
+    let err = broker
+        .publish(&dest, Message::new("no group").with_dedup_id("z"))
+        .await;
+    assert!(
+        matches!(err, Err(Error::InvalidInput { .. })),
+        "FIFO without group: {err:?}"
+    );
 
     let first = one(broker, &src).await;
-    let first_group = first.message().group_id.clone().expect("group id comes back");
+    let first_group = first
+        .message()
+        .group_id
+        .clone()
+        .expect("group id comes back");
     // While `first` is in flight, its group is blocked; only the other group may come.
     let others = broker.receive(&src, 10, ABSENT).await.expect("receive");
     for d in &others {
-        assert_ne!(d.message().group_id.as_ref(), Some(&first_group), "group blocked while in flight");
+        assert_ne!(
+            d.message().group_id.as_ref(),
+            Some(&first_group),
+            "group blocked while in flight"
+        );
     }
     first.ack().await.expect("ack");
     let mut bodies = vec![String::from_utf8_lossy(&first.message().body).into_owned()];
@@ -353,7 +491,11 @@ pub async fn fifo_order_and_dedup(broker: &dyn Broker) {
         d.ack().await.expect("ack");
     }
     let a: Vec<&String> = bodies.iter().filter(|b| b.starts_with('a')).collect();
-    assert_eq!(a, ["a1", "a2", "a3"], "group a in order, duplicate dropped (all: {bodies:?})");
+    assert_eq!(
+        a,
+        ["a1", "a2", "a3"],
+        "group a in order, duplicate dropped (all: {bodies:?})"
+    );
     none(broker, &src, "the duplicate a1 was dropped").await;
 }
 
@@ -361,7 +503,10 @@ pub async fn fifo_order_and_dedup(broker: &dyn Broker) {
 pub async fn batch_publish(broker: &dyn Broker) {
     let q = queue(broker, "batch", 30, 5).await;
     let messages: Vec<Message> = (0..25).map(|i| Message::new(format!("m{i}"))).collect();
-    let results = broker.publish_batch(&Destination::queue(&q), messages).await.expect("batch");
+    let results = broker
+        .publish_batch(&Destination::queue(&q), messages)
+        .await
+        .expect("batch");
     assert_eq!(results.len(), 25);
     for (i, r) in results.iter().enumerate() {
         assert!(r.is_ok(), "entry {i}: {r:?}");
@@ -378,7 +523,12 @@ pub async fn batch_publish(broker: &dyn Broker) {
 pub async fn foreign_messages(broker: &dyn Broker) {
     let q = queue(broker, "foreign", 30, 5).await;
     publish(broker, &Destination::queue(&q), Message::new("plain text")).await;
-    publish(broker, &Destination::queue(&q), Message::new(r#"{"legacy":true}"#)).await;
+    publish(
+        broker,
+        &Destination::queue(&q),
+        Message::new(r#"{"legacy":true}"#),
+    )
+    .await;
     let got = receive_n(broker, &Source::queue(&q), 2, ARRIVES).await;
     assert_eq!(got.len(), 2, "both foreign messages arrive");
     for d in got {
@@ -394,14 +544,25 @@ pub async fn foreign_messages(broker: &dyn Broker) {
 pub async fn oversize_refused(broker: &dyn Broker) {
     let q = queue(broker, "big", 30, 5).await;
     let limit = broker.capabilities().max_message_size;
-    let err = broker.publish(&Destination::queue(&q), Message::new(vec![b'x'; limit + 1])).await;
+    let err = broker
+        .publish(&Destination::queue(&q), Message::new(vec![b'x'; limit + 1]))
+        .await;
     match err {
         Err(Error::PayloadTooLarge { size, limit: l }) => assert!(size > l && l == limit),
         other => panic!("expected PayloadTooLarge, got {other:?}"),
     }
-    publish(broker, &Destination::queue(&q), Message::new(vec![b'y'; limit - 64])).await;
+    publish(
+        broker,
+        &Destination::queue(&q),
+        Message::new(vec![b'y'; limit - 64]),
+    )
+    .await;
     let d = one(broker, &Source::queue(&q)).await;
-    assert_eq!(d.message().body.len(), limit - 64, "a message just under the limit arrives whole");
+    assert_eq!(
+        d.message().body.len(),
+        limit - 64,
+        "a message just under the limit arrives whole"
+    );
     d.ack().await.expect("ack");
 }
 
@@ -410,7 +571,10 @@ pub async fn unknown_entities_not_found(broker: &dyn Broker) {
     let missing = unique("missing");
     for dest in [Destination::topic(&missing), Destination::queue(&missing)] {
         let err = broker.publish(&dest, Message::new("x")).await;
-        assert!(matches!(err, Err(Error::NotFound { .. })), "{dest}: {err:?}");
+        assert!(
+            matches!(err, Err(Error::NotFound { .. })),
+            "{dest}: {err:?}"
+        );
     }
     for src in [Source::queue(&missing), Source::subscription(&missing, "s")] {
         let err = broker.receive(&src, 1, Duration::ZERO).await;
@@ -431,7 +595,10 @@ pub async fn provision_is_idempotent(broker: &dyn Broker) {
     let first = broker.provision(&t).await.expect("first provision");
     assert!(!first.is_unchanged(), "the first run creates: {first}");
     let second = broker.provision(&t).await.expect("second provision");
-    assert!(second.is_unchanged(), "the second run changes nothing: {second}");
+    assert!(
+        second.is_unchanged(),
+        "the second run changes nothing: {second}"
+    );
 }
 
 /// `extend(by)` keeps a delivery hidden beyond its visibility timeout.
@@ -440,12 +607,20 @@ pub async fn extend_keeps_hidden(broker: &dyn Broker) {
     publish(broker, &Destination::queue(&q), Message::new("slow")).await;
     let d = one(broker, &Source::queue(&q)).await;
     if !broker.capabilities().extend {
-        let err = d.extend(Duration::from_secs(5)).await.expect_err("unsupported");
+        let err = d
+            .extend(Duration::from_secs(5))
+            .await
+            .expect_err("unsupported");
         assert!(matches!(err, Error::Unsupported { .. }), "{err}");
         return;
     }
     d.extend(Duration::from_secs(5)).await.expect("extend");
-    none(broker, &Source::queue(&q), "extended past the 1 s visibility timeout").await;
+    none(
+        broker,
+        &Source::queue(&q),
+        "extended past the 1 s visibility timeout",
+    )
+    .await;
     d.ack().await.expect("ack after extend");
 }
 
@@ -456,7 +631,10 @@ pub async fn settle_once(broker: &dyn Broker) {
     let d = one(broker, &Source::queue(&q)).await;
     d.ack().await.expect("ack");
     assert!(matches!(d.ack().await, Err(Error::AlreadySettled)));
-    assert!(matches!(d.nack(Duration::ZERO).await, Err(Error::AlreadySettled)));
+    assert!(matches!(
+        d.nack(Duration::ZERO).await,
+        Err(Error::AlreadySettled)
+    ));
 }
 
 /// A message past its time to live is not delivered, or TTL is refused as unsupported.
@@ -483,15 +661,29 @@ pub async fn attribute_limit(broker: &dyn Broker) {
     let q = queue(broker, "attrs", 30, 5).await;
     let dest = Destination::queue(&q);
     let limit = broker.capabilities().max_attributes.unwrap_or(20);
-    let with = |n: usize| (0..n).fold(Message::new("a"), |m, i| m.with_attribute(format!("a{i}"), format!("v{i}")));
+    let with = |n: usize| {
+        (0..n).fold(Message::new("a"), |m, i| {
+            m.with_attribute(format!("a{i}"), format!("v{i}"))
+        })
+    };
     publish(broker, &dest, with(limit)).await;
     let d = one(broker, &Source::queue(&q)).await;
-    assert_eq!(d.message().attributes.iter().filter(|(k, _)| k.starts_with('a')).count(), limit);
+    assert_eq!(
+        d.message()
+            .attributes
+            .iter()
+            .filter(|(k, _)| k.starts_with('a'))
+            .count(),
+        limit
+    );
     d.ack().await.expect("ack");
     if broker.capabilities().max_attributes.is_some() {
         let err = broker.publish(&dest, with(limit + 1)).await;
         assert!(
-            matches!(err, Err(Error::Unsupported { .. }) | Err(Error::InvalidInput { .. })),
+            matches!(
+                err,
+                Err(Error::Unsupported { .. }) | Err(Error::InvalidInput { .. })
+            ),
             "{} attributes: {err:?}",
             limit + 1
         );

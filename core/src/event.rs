@@ -125,7 +125,11 @@ impl<T> Event<T> {
     }
 
     /// Sets the W3C trace context.
-    pub fn with_trace(mut self, traceparent: impl Into<String>, tracestate: Option<String>) -> Self {
+    pub fn with_trace(
+        mut self,
+        traceparent: impl Into<String>,
+        tracestate: Option<String>,
+    ) -> Self {
         self.traceparent = Some(traceparent.into());
         self.tracestate = tracestate;
         self
@@ -153,7 +157,11 @@ impl<T: Serialize> Event<T> {
     ///
     /// The message id is the event id, so FIFO destinations deduplicate by event id.
     pub fn to_message(&self) -> Result<Message> {
-        for (name, value) in [("id", &self.id), ("source", &self.source), ("type", &self.ty)] {
+        for (name, value) in [
+            ("id", &self.id),
+            ("source", &self.source),
+            ("type", &self.ty),
+        ] {
             if value.is_empty() {
                 return Err(Error::invalid_input(format!("event {name} is empty")));
             }
@@ -186,7 +194,10 @@ impl<T: Serialize> Event<T> {
             m = m.with_attribute(attr::SUBJECT, subject);
         }
         if let Some(time) = &self.time {
-            m = m.with_attribute(attr::TIME, time.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+            m = m.with_attribute(
+                attr::TIME,
+                time.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+            );
         }
         if let Some(tp) = &self.traceparent {
             m = m.with_attribute(attr::TRACEPARENT, tp);
@@ -221,11 +232,14 @@ impl<T: DeserializeOwned> Event<T> {
     fn from_binary(m: &Message) -> Result<Self> {
         let get = |name: &str| m.attributes.get(name).cloned();
         let required = |name: &str| {
-            get(name).ok_or_else(|| Error::decode(format!("CloudEvent attribute '{name}' is missing")))
+            get(name)
+                .ok_or_else(|| Error::decode(format!("CloudEvent attribute '{name}' is missing")))
         };
         let spec = required(attr::SPEC_VERSION)?;
         if !spec.starts_with("1.") {
-            return Err(Error::decode(format!("unsupported CloudEvents specversion '{spec}'")));
+            return Err(Error::decode(format!(
+                "unsupported CloudEvents specversion '{spec}'"
+            )));
         }
         let ty = required(attr::TYPE)?;
         let time = match get(attr::TIME) {
@@ -272,12 +286,16 @@ impl<T: DeserializeOwned> Event<T> {
             match doc.remove(name) {
                 None | Some(serde_json::Value::Null) => Ok(None),
                 Some(serde_json::Value::String(s)) => Ok(Some(s)),
-                Some(_) => Err(Error::decode(format!("CloudEvent attribute '{name}' is not a string"))),
+                Some(_) => Err(Error::decode(format!(
+                    "CloudEvent attribute '{name}' is not a string"
+                ))),
             }
         };
         let spec = take_str("specversion")?.unwrap_or_default();
         if !spec.starts_with("1.") {
-            return Err(Error::decode(format!("unsupported CloudEvents specversion '{spec}'")));
+            return Err(Error::decode(format!(
+                "unsupported CloudEvents specversion '{spec}'"
+            )));
         }
         let require = |v: Option<String>, name: &str| {
             v.ok_or_else(|| Error::decode(format!("CloudEvent attribute '{name}' is missing")))
@@ -328,7 +346,11 @@ fn parse_time(t: &str) -> Result<DateTime<Utc>> {
         })
 }
 
-fn decode_data<T: DeserializeOwned>(ty: &str, content_type: Option<&str>, body: &[u8]) -> Result<T> {
+fn decode_data<T: DeserializeOwned>(
+    ty: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<T> {
     let shape_error = |e: serde_json::Error| Error::Decode {
         message: format!("data of event type '{ty}' does not match the expected shape"),
         source: Some(Box::new(e)),
@@ -366,7 +388,10 @@ mod tests {
             },
         )
         .with_subject("o-1")
-        .with_trace("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", Some("k=v".into()))
+        .with_trace(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            Some("k=v".into()),
+        )
         .with_attribute("region", "eu")
     }
 
@@ -422,12 +447,17 @@ mod tests {
         let mut m = order().to_message().unwrap();
         m.body = br#"{"order_id": 5}"#.to_vec();
         let err = Event::<OrderCreated>::from_message(&m).unwrap_err();
-        assert!(err.to_string().contains("'OrderCreated' does not match"), "{err}");
+        assert!(
+            err.to_string().contains("'OrderCreated' does not match"),
+            "{err}"
+        );
     }
 
     #[test]
     fn text_data_decodes_into_strings() {
-        let mut m = Event::new("/s", "Note", "hello".to_owned()).to_message().unwrap();
+        let mut m = Event::new("/s", "Note", "hello".to_owned())
+            .to_message()
+            .unwrap();
         m.body = b"hello".to_vec();
         m.content_type = Some("text/plain".into());
         let e: Event<String> = Event::from_message(&m).unwrap();

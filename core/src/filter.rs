@@ -155,7 +155,10 @@ fn parse_condition(key: &str, v: &Value) -> Result<Condition, FilterError> {
         Value::Number(n) => Ok(Condition::EqualsNumber(n.as_f64().unwrap_or(f64::NAN))),
         Value::Object(obj) => {
             if obj.len() != 1 {
-                return err(key, "a condition object has exactly one of prefix, anything-but, numeric, exists");
+                return err(
+                    key,
+                    "a condition object has exactly one of prefix, anything-but, numeric, exists",
+                );
             }
             let (op, arg) = obj.iter().next().expect("one entry");
             match (op.as_str(), arg) {
@@ -164,7 +167,9 @@ fn parse_condition(key: &str, v: &Value) -> Result<Condition, FilterError> {
                 ("exists", Value::Bool(b)) => Ok(Condition::Exists(*b)),
                 ("exists", _) => err(key, "exists takes true or false"),
                 ("anything-but", Value::String(s)) => Ok(Condition::AnythingBut(vec![s.clone()])),
-                ("anything-but", Value::Number(n)) => Ok(Condition::AnythingBut(vec![n.to_string()])),
+                ("anything-but", Value::Number(n)) => {
+                    Ok(Condition::AnythingBut(vec![n.to_string()]))
+                }
                 ("anything-but", Value::Array(items)) if !items.is_empty() => items
                     .iter()
                     .map(|i| match i {
@@ -180,15 +185,23 @@ fn parse_condition(key: &str, v: &Value) -> Result<Condition, FilterError> {
                     }
                     _ => err(key, "anything-but takes a value, a list, or {prefix: ...}"),
                 },
-                ("anything-but", _) => err(key, "anything-but takes a value, a list, or {prefix: ...}"),
+                ("anything-but", _) => {
+                    err(key, "anything-but takes a value, a list, or {prefix: ...}")
+                }
                 ("numeric", Value::Array(items)) => parse_numeric(key, items),
                 ("numeric", _) => err(key, "numeric takes a list like [\">=\", 10, \"<\", 20]"),
-                (other, _) => err(key, format!(
+                (other, _) => err(
+                    key,
+                    format!(
                     "unknown condition '{other}' (expected prefix, anything-but, numeric, exists)"
-                )),
+                ),
+                ),
             }
         }
-        Value::Bool(_) => err(key, "a boolean is not a value to match; use {exists: true} or a string"),
+        Value::Bool(_) => err(
+            key,
+            "a boolean is not a value to match; use {exists: true} or a string",
+        ),
         Value::Null => err(key, "null is not a value to match"),
         Value::Array(_) => err(key, "conditions do not nest"),
     }
@@ -203,12 +216,17 @@ fn parse_numeric(key: &str, items: &[Value]) -> Result<Condition, FilterError> {
         let op = pair[0]
             .as_str()
             .and_then(Comparison::parse)
-            .ok_or_else(|| FilterError(format!(
-                "filter key '{key}': numeric operator {} is not one of =, <, <=, >, >=",
-                pair[0]
-            )))?;
+            .ok_or_else(|| {
+                FilterError(format!(
+                    "filter key '{key}': numeric operator {} is not one of =, <, <=, >, >=",
+                    pair[0]
+                ))
+            })?;
         let n = pair[1].as_f64().ok_or_else(|| {
-            FilterError(format!("filter key '{key}': numeric bound {} is not a number", pair[1]))
+            FilterError(format!(
+                "filter key '{key}': numeric bound {} is not a number",
+                pair[1]
+            ))
         })?;
         bounds.push((op, n));
     }
@@ -219,15 +237,24 @@ impl Filter {
     /// Parses a filter policy as written in a topology file.
     pub fn from_policy(policy: &BTreeMap<String, Value>) -> Result<Self, FilterError> {
         if policy.is_empty() {
-            return Err(FilterError("filter is empty; omit it to receive everything".into()));
+            return Err(FilterError(
+                "filter is empty; omit it to receive everything".into(),
+            ));
         }
         let mut conditions = BTreeMap::new();
         for (key, value) in policy {
-            if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) {
+            if key.is_empty()
+                || !key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+            {
                 return err(key, "attribute names use letters, digits, '_', '-' and '.'");
             }
             if attr::is_reserved(key) {
-                return err(key, "is reserved; filter on type, source or subject instead");
+                return err(
+                    key,
+                    "is reserved; filter on type, source or subject instead",
+                );
             }
             let Value::Array(items) = value else {
                 return err(key, "takes a list of conditions, e.g. [OrderCreated]");
@@ -257,7 +284,12 @@ impl Filter {
         let map: serde_json::Map<String, Value> = self
             .conditions
             .iter()
-            .map(|(k, conds)| (k.clone(), Value::Array(conds.iter().map(Condition::to_policy).collect())))
+            .map(|(k, conds)| {
+                (
+                    k.clone(),
+                    Value::Array(conds.iter().map(Condition::to_policy).collect()),
+                )
+            })
             .collect();
         Value::Object(map)
     }
@@ -273,15 +305,23 @@ mod tests {
     }
 
     fn attrs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn keys_and_within_or() {
-        let f = filter(json!({"type": ["OrderCreated", "OrderPaid"], "region": [{"prefix": "eu-"}]})).unwrap();
+        let f =
+            filter(json!({"type": ["OrderCreated", "OrderPaid"], "region": [{"prefix": "eu-"}]}))
+                .unwrap();
         assert!(f.matches(&attrs(&[("ce_type", "OrderPaid"), ("region", "eu-west")])));
         assert!(!f.matches(&attrs(&[("ce_type", "OrderPaid"), ("region", "us-east")])));
-        assert!(!f.matches(&attrs(&[("ce_type", "OrderShipped"), ("region", "eu-west")])));
+        assert!(!f.matches(&attrs(&[
+            ("ce_type", "OrderShipped"),
+            ("region", "eu-west")
+        ])));
         assert!(!f.matches(&attrs(&[("ce_type", "OrderPaid")])));
     }
 
@@ -319,12 +359,27 @@ mod tests {
     #[test]
     fn bad_filters_name_the_key_and_problem() {
         for (policy, expected) in [
-            (json!({"type": "OrderCreated"}), "filter key 'type': takes a list"),
+            (
+                json!({"type": "OrderCreated"}),
+                "filter key 'type': takes a list",
+            ),
             (json!({"type": []}), "list of conditions is empty"),
-            (json!({"x": [{"suffix": "a"}]}), "unknown condition 'suffix'"),
-            (json!({"x": [{"numeric": ["~", 1]}]}), "numeric operator \"~\""),
-            (json!({"x": [{"numeric": [">", "a"]}]}), "bound \"a\" is not a number"),
-            (json!({"x": [{"exists": "yes"}]}), "exists takes true or false"),
+            (
+                json!({"x": [{"suffix": "a"}]}),
+                "unknown condition 'suffix'",
+            ),
+            (
+                json!({"x": [{"numeric": ["~", 1]}]}),
+                "numeric operator \"~\"",
+            ),
+            (
+                json!({"x": [{"numeric": [">", "a"]}]}),
+                "bound \"a\" is not a number",
+            ),
+            (
+                json!({"x": [{"exists": "yes"}]}),
+                "exists takes true or false",
+            ),
             (json!({"ce_type": ["a"]}), "is reserved"),
             (json!({"a b": ["a"]}), "attribute names use"),
             (json!({}), "filter is empty"),

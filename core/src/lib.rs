@@ -45,8 +45,8 @@ pub mod worker;
 pub mod conformance;
 
 pub use broker::{
-    Broker, Capabilities, Consumer, ConsumerExt, ProvisionAction, ProvisionReport, ProvisionedEntity,
-    Publisher, PublisherExt,
+    Broker, Capabilities, Consumer, ConsumerExt, ProvisionAction, ProvisionReport,
+    ProvisionedEntity, Publisher, PublisherExt,
 };
 pub use config::{Config, Provider, Secret};
 pub use delivery::{Delivery, DeliveryInfo, Settle};

@@ -55,9 +55,14 @@ pub(crate) struct State {
 impl State {
     /// The queue behind a source (and whether it is the dead-letter queue).
     pub(crate) fn queue_mut(&mut self, key: &Key, dlq: bool) -> Result<&mut QueueState> {
-        let q = self.queues.get_mut(key).ok_or_else(|| Error::not_found(describe(key)))?;
+        let q = self
+            .queues
+            .get_mut(key)
+            .ok_or_else(|| Error::not_found(describe(key)))?;
         if dlq {
-            Ok(q.dlq.as_deref_mut().expect("every queue has a dead-letter queue"))
+            Ok(q.dlq
+                .as_deref_mut()
+                .expect("every queue has a dead-letter queue"))
         } else {
             Ok(q)
         }
@@ -74,10 +79,14 @@ fn describe(key: &Key) -> String {
 fn key_of(source: &Source) -> Result<(Key, bool)> {
     match source {
         Source::Queue(n) => Ok((Key::Queue(n.clone()), false)),
-        Source::Subscription { topic, name } => Ok((Key::Subscription(topic.clone(), name.clone()), false)),
+        Source::Subscription { topic, name } => {
+            Ok((Key::Subscription(topic.clone(), name.clone()), false))
+        }
         Source::DeadLetter(inner) => match key_of(inner)? {
             (key, false) => Ok((key, true)),
-            (_, true) => Err(Error::invalid_input("a dead-letter queue has no dead-letter queue")),
+            (_, true) => Err(Error::invalid_input(
+                "a dead-letter queue has no dead-letter queue",
+            )),
         },
     }
 }
@@ -115,7 +124,12 @@ impl MemoryBroker {
 }
 
 /// Checks a message against a destination's rules; returns its FIFO dedup key.
-fn check(message: &Message, what: &str, fifo: bool, content_dedup: bool) -> Result<Option<Vec<u8>>> {
+fn check(
+    message: &Message,
+    what: &str,
+    fifo: bool,
+    content_dedup: bool,
+) -> Result<Option<Vec<u8>>> {
     if message.size() > MAX_MESSAGE_SIZE {
         return Err(Error::PayloadTooLarge {
             size: message.size(),
@@ -136,7 +150,9 @@ fn check(message: &Message, what: &str, fifo: bool, content_dedup: bool) -> Resu
         return Ok(None);
     }
     if message.group_id.is_none() {
-        return Err(Error::invalid_input(format!("FIFO {what} needs a group_id on every message")));
+        return Err(Error::invalid_input(format!(
+            "FIFO {what} needs a group_id on every message"
+        )));
     }
     let key = match (&message.dedup_id, &message.message_id) {
         (Some(id), _) | (None, Some(id)) => [b"i".as_slice(), id.as_bytes()].concat(),
@@ -160,7 +176,12 @@ impl Publisher for MemoryBroker {
             Destination::Queue(name) => {
                 let q = state.queue_mut(&Key::Queue(name.clone()), false)?;
                 let what = format!("queue '{name}'");
-                if let Some(key) = check(&message, &what, q.settings.fifo, q.settings.content_based_deduplication)? {
+                if let Some(key) = check(
+                    &message,
+                    &what,
+                    q.settings.fifo,
+                    q.settings.content_based_deduplication,
+                )? {
                     if let Some(first) = q.dedup.check(key, &id, now) {
                         return Ok(first);
                     }
@@ -173,16 +194,26 @@ impl Publisher for MemoryBroker {
                     .get_mut(name)
                     .ok_or_else(|| Error::not_found(format!("topic '{name}'")))?;
                 let what = format!("topic '{name}'");
-                if let Some(key) = check(&message, &what, topic.spec.fifo, topic.spec.content_based_deduplication)? {
+                if let Some(key) = check(
+                    &message,
+                    &what,
+                    topic.spec.fifo,
+                    topic.spec.content_based_deduplication,
+                )? {
                     if let Some(first) = topic.dedup.check(key, &id, now) {
                         return Ok(first);
                     }
                 }
                 for sub in &topic.subscriptions {
-                    let Some(q) = queues.get_mut(&Key::Subscription(name.clone(), sub.clone())) else {
+                    let Some(q) = queues.get_mut(&Key::Subscription(name.clone(), sub.clone()))
+                    else {
                         continue;
                     };
-                    if q.settings.filter.as_ref().is_none_or(|f| f.matches(&message.attributes)) {
+                    if q.settings
+                        .filter
+                        .as_ref()
+                        .is_none_or(|f| f.matches(&message.attributes))
+                    {
                         let copy_id = uuid::Uuid::new_v4().to_string();
                         q.push(Stored::new(message.clone(), copy_id, now));
                     }
@@ -219,7 +250,8 @@ impl Consumer for MemoryBroker {
                             enqueued_at: Some(t.stored.enqueued_at),
                             locked_until: Some(t.locked_until),
                         };
-                        let settle = MemorySettle::new(self.clone(), key.clone(), dlq, t.seq, t.token);
+                        let settle =
+                            MemorySettle::new(self.clone(), key.clone(), dlq, t.seq, t.token);
                         Delivery::new(t.stored.message, info, Box::new(settle))
                     })
                     .collect());
@@ -243,27 +275,53 @@ fn diff<T: PartialEq + std::fmt::Debug>(changes: &mut Vec<String>, name: &str, o
 }
 
 impl MemoryBroker {
-    fn provision_queue(&self, report: &mut ProvisionReport, kind: &'static str, key: Key, settings: QueueSettings) {
+    fn provision_queue(
+        &self,
+        report: &mut ProvisionReport,
+        kind: &'static str,
+        key: Key,
+        settings: QueueSettings,
+    ) {
         let mut state = self.lock();
         let name = match &key {
             Key::Queue(n) => n.clone(),
             Key::Subscription(t, n) => format!("{t}/{n}"),
         };
         let Some(q) = state.queues.get_mut(&key) else {
-            state.queues.insert(key, QueueState::new(name.clone(), settings));
+            state
+                .queues
+                .insert(key, QueueState::new(name.clone(), settings));
             report.push(kind, name, ProvisionAction::Created);
             return;
         };
         if q.settings.fifo != settings.fifo {
-            let what = format!("fifo is {}, the topology says {}", q.settings.fifo, settings.fifo);
+            let what = format!(
+                "fifo is {}, the topology says {}",
+                q.settings.fifo, settings.fifo
+            );
             report.push(kind, name, ProvisionAction::Differs(what));
             return;
         }
         let mut changes = Vec::new();
         let old = &q.settings;
-        diff(&mut changes, "max_receive_count", &old.max_receive_count, &settings.max_receive_count);
-        diff(&mut changes, "visibility", &old.visibility, &settings.visibility);
-        diff(&mut changes, "content_based_deduplication", &old.content_based_deduplication, &settings.content_based_deduplication);
+        diff(
+            &mut changes,
+            "max_receive_count",
+            &old.max_receive_count,
+            &settings.max_receive_count,
+        );
+        diff(
+            &mut changes,
+            "visibility",
+            &old.visibility,
+            &settings.visibility,
+        );
+        diff(
+            &mut changes,
+            "content_based_deduplication",
+            &old.content_based_deduplication,
+            &settings.content_based_deduplication,
+        );
         if old.filter != settings.filter {
             changes.push("filter".into());
         }
@@ -284,7 +342,11 @@ impl MemoryBroker {
             None => {
                 state.topics.insert(
                     spec.name.clone(),
-                    TopicState { spec: spec.clone(), subscriptions: Vec::new(), dedup: Default::default() },
+                    TopicState {
+                        spec: spec.clone(),
+                        subscriptions: Vec::new(),
+                        dedup: Default::default(),
+                    },
                 );
                 report.push("topic", &spec.name, ProvisionAction::Created);
             }
@@ -294,7 +356,11 @@ impl MemoryBroker {
             }
             Some(t) if t.spec != *spec => {
                 t.spec = spec.clone();
-                report.push("topic", &spec.name, ProvisionAction::Updated("content_based_deduplication".into()));
+                report.push(
+                    "topic",
+                    &spec.name,
+                    ProvisionAction::Updated("content_based_deduplication".into()),
+                );
             }
             Some(_) => report.push("topic", &spec.name, ProvisionAction::Unchanged),
         }
@@ -350,7 +416,12 @@ impl Broker for MemoryBroker {
             self.provision_topic(&mut report, t);
         }
         for q in &topology.queues {
-            self.provision_queue(&mut report, "queue", Key::Queue(q.name.clone()), queue_settings(q));
+            self.provision_queue(
+                &mut report,
+                "queue",
+                Key::Queue(q.name.clone()),
+                queue_settings(q),
+            );
         }
         for s in &topology.subscriptions {
             let key = Key::Subscription(s.topic.clone(), s.name.clone());

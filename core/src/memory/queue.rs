@@ -113,7 +113,10 @@ impl QueueState {
             filter: None,
         };
         let mut queue = Self::bare(name.clone(), settings);
-        queue.dlq = Some(Box::new(Self::bare(format!("{name} (dead-letter queue)"), dlq_settings)));
+        queue.dlq = Some(Box::new(Self::bare(
+            format!("{name} (dead-letter queue)"),
+            dlq_settings,
+        )));
         queue
     }
 
@@ -133,8 +136,14 @@ impl QueueState {
     /// Moves a message to the dead-letter queue, recording why and where from.
     pub(crate) fn dead_letter(&mut self, mut stored: Stored, reason: String) {
         tracing::debug!(queue = %self.name, id = %stored.broker_id, %reason, "dead-lettering");
-        stored.message.attributes.insert(attr::DEAD_LETTER_REASON.into(), reason);
-        stored.message.attributes.insert(attr::DEAD_LETTER_SOURCE.into(), self.name.clone());
+        stored
+            .message
+            .attributes
+            .insert(attr::DEAD_LETTER_REASON.into(), reason);
+        stored
+            .message
+            .attributes
+            .insert(attr::DEAD_LETTER_SOURCE.into(), self.name.clone());
         stored.delivery_count = 0;
         stored.token = None;
         stored.visible_at = Instant::now();
@@ -177,7 +186,8 @@ impl QueueState {
                 }
             }
             if stored.visible_at > now {
-                next_visible = Some(next_visible.map_or(stored.visible_at, |t| t.min(stored.visible_at)));
+                next_visible =
+                    Some(next_visible.map_or(stored.visible_at, |t| t.min(stored.visible_at)));
                 if let Some(g) = group {
                     // FIFO: a group waits for its oldest message.
                     blocked.insert(g);
@@ -185,7 +195,11 @@ impl QueueState {
                 continue;
             }
             stored.delivery_count += 1;
-            if self.settings.max_receive_count.is_some_and(|max| stored.delivery_count > max) {
+            if self
+                .settings
+                .max_receive_count
+                .is_some_and(|max| stored.delivery_count > max)
+            {
                 redrive.push(seq);
                 continue;
             }

@@ -21,7 +21,13 @@ pub(crate) struct MemorySettle {
 
 impl MemorySettle {
     pub(crate) fn new(broker: MemoryBroker, key: Key, dlq: bool, seq: u64, token: u64) -> Self {
-        MemorySettle { broker, key, dlq, seq, token }
+        MemorySettle {
+            broker,
+            key,
+            dlq,
+            seq,
+            token,
+        }
     }
 
     fn lock_lost(&self, why: &str) -> Error {
@@ -36,7 +42,8 @@ impl Settle for MemorySettle {
     async fn ack(&self) -> Result<()> {
         let mut state = self.broker.lock();
         let q = state.queue_mut(&self.key, self.dlq)?;
-        q.held(self.seq, self.token).map_err(|why| self.lock_lost(why))?;
+        q.held(self.seq, self.token)
+            .map_err(|why| self.lock_lost(why))?;
         q.messages.remove(&self.seq);
         // The next message of a FIFO group may be free now.
         q.notify.notify_waiters();
@@ -46,7 +53,9 @@ impl Settle for MemorySettle {
     async fn nack(&self, after: Duration) -> Result<()> {
         let mut state = self.broker.lock();
         let q = state.queue_mut(&self.key, self.dlq)?;
-        let stored = q.held(self.seq, self.token).map_err(|why| self.lock_lost(why))?;
+        let stored = q
+            .held(self.seq, self.token)
+            .map_err(|why| self.lock_lost(why))?;
         stored.visible_at = Instant::now() + after;
         stored.token = None;
         q.notify.notify_waiters();
@@ -57,9 +66,12 @@ impl Settle for MemorySettle {
         let mut state = self.broker.lock();
         let q = state.queue_mut(&self.key, self.dlq)?;
         if q.dlq.is_none() {
-            return Err(Error::unsupported("dead-lettering a message that is already in a dead-letter queue"));
+            return Err(Error::unsupported(
+                "dead-lettering a message that is already in a dead-letter queue",
+            ));
         }
-        q.held(self.seq, self.token).map_err(|why| self.lock_lost(why))?;
+        q.held(self.seq, self.token)
+            .map_err(|why| self.lock_lost(why))?;
         let stored = q.messages.remove(&self.seq).expect("held above");
         q.dead_letter(stored, reason.to_owned());
         Ok(())
@@ -68,7 +80,9 @@ impl Settle for MemorySettle {
     async fn extend(&self, by: Duration) -> Result<()> {
         let mut state = self.broker.lock();
         let q = state.queue_mut(&self.key, self.dlq)?;
-        let stored = q.held(self.seq, self.token).map_err(|why| self.lock_lost(why))?;
+        let stored = q
+            .held(self.seq, self.token)
+            .map_err(|why| self.lock_lost(why))?;
         stored.visible_at = Instant::now() + by;
         Ok(())
     }

@@ -157,7 +157,10 @@ impl Topology {
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::invalid_topology(format!("cannot read topology file '{}': {e}", path.display()))
+            Error::invalid_topology(format!(
+                "cannot read topology file '{}': {e}",
+                path.display()
+            ))
         })?;
         Self::from_yaml(&text, &path.display().to_string())
     }
@@ -176,7 +179,10 @@ impl Topology {
     pub fn validate(&mut self, origin: &str) -> Result<()> {
         let problems = validate::problems(self);
         if !problems.is_empty() {
-            return Err(Error::invalid_topology(format!("{origin}: {}", problems.join("; "))));
+            return Err(Error::invalid_topology(format!(
+                "{origin}: {}",
+                problems.join("; ")
+            )));
         }
         for sub in &mut self.subscriptions {
             sub.parsed_filter = match &sub.filter {

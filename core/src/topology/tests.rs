@@ -68,12 +68,21 @@ fn errors_name_file_entry_and_problem_on_one_line() {
 
 #[test]
 fn all_problems_are_reported_together() {
-    let e = err("topics: [{name: orders}]\nsubscriptions: [{topic: a, name: x}, {topic: b, name: y}]");
-    assert!(e.contains("unknown topic 'a'") && e.contains("unknown topic 'b'"), "{e}");
+    let e =
+        err("topics: [{name: orders}]\nsubscriptions: [{topic: a, name: x}, {topic: b, name: y}]");
+    assert!(
+        e.contains("unknown topic 'a'") && e.contains("unknown topic 'b'"),
+        "{e}"
+    );
 }
 
 #[test]
 fn missing_file_is_named() {
-    let e = Topology::from_file("/nonexistent/topology.yaml").unwrap_err().to_string();
-    assert!(e.contains("cannot read topology file '/nonexistent/topology.yaml'"), "{e}");
+    let e = Topology::from_file("/nonexistent/topology.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("cannot read topology file '/nonexistent/topology.yaml'"),
+        "{e}"
+    );
 }

@@ -26,14 +26,21 @@ fn name_problem(name: &str) -> Option<String> {
     if name.is_empty() {
         return Some("name is empty".into());
     }
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        return Some(format!("name '{name}' may only use letters, digits, '-' and '_'"));
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Some(format!(
+            "name '{name}' may only use letters, digits, '-' and '_'"
+        ));
     }
     if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
         return Some(format!("name '{name}' must start with a letter or digit"));
     }
     if name.ends_with("-dlq") {
-        return Some(format!("name '{name}' ends with '-dlq', which courier reserves for dead-letter queues"));
+        return Some(format!(
+            "name '{name}' ends with '-dlq', which courier reserves for dead-letter queues"
+        ));
     }
     None
 }
@@ -52,10 +59,14 @@ pub(super) fn problems(t: &Topology) -> Vec<String> {
         if let Some(p) = name_problem(&topic.name) {
             out.push(format!("{at}: {p}"));
         } else if topic.name.len() > TOPIC_MAX_NAME {
-            out.push(format!("{at}: name is longer than {TOPIC_MAX_NAME} characters"));
+            out.push(format!(
+                "{at}: name is longer than {TOPIC_MAX_NAME} characters"
+            ));
         }
         if topic.content_based_deduplication && !topic.fifo {
-            out.push(format!("{at}: content_based_deduplication needs fifo: true"));
+            out.push(format!(
+                "{at}: content_based_deduplication needs fifo: true"
+            ));
         }
         if topics.insert(topic.name.as_str(), topic).is_some() {
             out.push(format!("{at}: duplicate topic name"));
@@ -65,7 +76,10 @@ pub(super) fn problems(t: &Topology) -> Vec<String> {
     // AWS queue names (queues and subscription queues) and Service Bus entity names
     // (queues and topics) must each be unique.
     let mut sqs_names: BTreeMap<String, String> = BTreeMap::new();
-    let mut sb_names: BTreeMap<&str, String> = topics.keys().map(|n| (*n, format!("topic '{n}'"))).collect();
+    let mut sb_names: BTreeMap<&str, String> = topics
+        .keys()
+        .map(|n| (*n, format!("topic '{n}'")))
+        .collect();
 
     for (i, queue) in t.queues.iter().enumerate() {
         let at = format!("queues[{i}] ({})", queue.name);
@@ -78,13 +92,22 @@ pub(super) fn problems(t: &Topology) -> Vec<String> {
             ));
         }
         if queue.content_based_deduplication && !queue.fifo {
-            out.push(format!("{at}: content_based_deduplication needs fifo: true"));
+            out.push(format!(
+                "{at}: content_based_deduplication needs fifo: true"
+            ));
         }
-        check_counts(&mut out, &at, queue.max_receive_count, queue.visibility_timeout_secs);
-        if let Some(other) = sqs_names.insert(queue.name.clone(), format!("queue '{}'", queue.name)) {
+        check_counts(
+            &mut out,
+            &at,
+            queue.max_receive_count,
+            queue.visibility_timeout_secs,
+        );
+        if let Some(other) = sqs_names.insert(queue.name.clone(), format!("queue '{}'", queue.name))
+        {
             out.push(format!("{at}: duplicate name, also used by {other}"));
         }
-        if let Some(other) = sb_names.insert(queue.name.as_str(), format!("queue '{}'", queue.name)) {
+        if let Some(other) = sb_names.insert(queue.name.as_str(), format!("queue '{}'", queue.name))
+        {
             if other.starts_with("topic") {
                 out.push(format!(
                     "{at}: a queue and {other} share the name; Service Bus keeps both in one namespace"
@@ -102,7 +125,11 @@ pub(super) fn problems(t: &Topology) -> Vec<String> {
             out.push(format!(
                 "{at}: unknown topic '{}' (topics: {})",
                 sub.topic,
-                if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
             ));
         }
         let fifo = topic.is_some_and(|t| t.fifo);
@@ -119,10 +146,18 @@ pub(super) fn problems(t: &Topology) -> Vec<String> {
                 "{at}: the subscription's SQS queue '{queue_name}-dlq' is longer than {SQS_MAX_NAME} characters"
             ));
         }
-        check_counts(&mut out, &at, sub.max_receive_count, sub.visibility_timeout_secs);
+        check_counts(
+            &mut out,
+            &at,
+            sub.max_receive_count,
+            sub.visibility_timeout_secs,
+        );
         if !subs.insert((sub.topic.as_str(), sub.name.as_str())) {
             out.push(format!("{at}: duplicate subscription"));
-        } else if let Some(other) = sqs_names.insert(queue_name.clone(), format!("subscription {}/{}", sub.topic, sub.name)) {
+        } else if let Some(other) = sqs_names.insert(
+            queue_name.clone(),
+            format!("subscription {}/{}", sub.topic, sub.name),
+        ) {
             out.push(format!(
                 "{at}: its SQS queue '{queue_name}' collides with {other}"
             ));

@@ -35,7 +35,9 @@ use crate::error::{Error, Result};
 use crate::message::Source;
 
 pub use handler::{handler_fn, route, Context, Handler, HandlerError, HandlerFn, Route};
-pub use support::{shutdown_signal, Backoff, IdempotencyStore, MemoryIdempotencyStore, WorkerReport, WorkerStats};
+pub use support::{
+    shutdown_signal, Backoff, IdempotencyStore, MemoryIdempotencyStore, WorkerReport, WorkerStats,
+};
 
 /// What to do with a message no handler is registered for (including foreign messages).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -131,7 +133,8 @@ impl Worker {
         T: DeserializeOwned + Send + 'static,
         H: Handler<T>,
     {
-        self.routes.insert(event_type.into(), route::<T, H>(handler));
+        self.routes
+            .insert(event_type.into(), route::<T, H>(handler));
         self
     }
 
@@ -222,7 +225,11 @@ impl Worker {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut pollers = tokio::task::JoinSet::new();
         for _ in 0..shared.config.pollers {
-            pollers.spawn(process::poll(shared.clone(), permits.clone(), stop_rx.clone()));
+            pollers.spawn(process::poll(
+                shared.clone(),
+                permits.clone(),
+                stop_rx.clone(),
+            ));
         }
         tokio::pin!(shutdown);
         let mut failure = None;

@@ -1,11 +1,13 @@
 //! The receive loop and the life of one delivery inside the worker.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -69,8 +71,12 @@ pub(super) async fn poll(
             Err(e) if e.is_transient() => {
                 failures += 1;
                 WorkerStats::add(&shared.stats.receive_errors);
-                let pause = super::Backoff { base: Duration::from_millis(200), max: Duration::from_secs(30), jitter: true }
-                    .delay(failures);
+                let pause = super::Backoff {
+                    base: Duration::from_millis(200),
+                    max: Duration::from_secs(30),
+                    jitter: true,
+                }
+                .delay(failures);
                 tracing::warn!(source = %shared.source, error = %display_chain(&e), ?pause, "receive failed; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(pause) => {}
@@ -100,7 +106,11 @@ async fn process(shared: Arc<Shared>, delivery: Delivery, _permit: OwnedSemaphor
 }
 
 async fn handle(shared: &Shared, delivery: &Delivery) {
-    let Some(route) = delivery.event_type().and_then(|t| shared.routes.get(t)).cloned() else {
+    let Some(route) = delivery
+        .event_type()
+        .and_then(|t| shared.routes.get(t))
+        .cloned()
+    else {
         let why = match delivery.event_type() {
             Some(t) => format!("no handler for event type '{t}'"),
             None => "no handler: the message is not a CloudEvent (no ce_type attribute)".to_owned(),
@@ -124,7 +134,9 @@ async fn handle(shared: &Shared, delivery: &Delivery) {
             }
             Ok(false) => {}
             // Without the store we cannot tell; handling again is the at-least-once answer.
-            Err(e) => tracing::warn!(error = %display_chain(&e), "idempotency store unavailable; handling anyway"),
+            Err(e) => {
+                tracing::warn!(error = %display_chain(&e), "idempotency store unavailable; handling anyway")
+            }
         }
     }
     let ctx = Context {
@@ -133,12 +145,14 @@ async fn handle(shared: &Shared, delivery: &Delivery) {
         broker_message_id: delivery.info().broker_message_id.clone(),
         attributes: delivery.message().attributes.clone(),
     };
-    let message = delivery.message().clone();
-    // Its own task, so that a panic fails this delivery and not the worker.
-    let task = tokio::spawn(async move { route.dispatch(&message, &ctx).await }.in_current_span());
+    // A panic fails this delivery, not the worker.
+    let task = AssertUnwindSafe(route.dispatch(delivery.message(), &ctx)).catch_unwind();
     let outcome = match run_extending(shared, delivery, task).await {
         Ok(result) => result,
-        Err(panic) => Err(HandlerError::retry(format!("handler panicked: {panic}"))),
+        Err(panic) => Err(HandlerError::retry(format!(
+            "handler panicked: {}",
+            panic_text(&*panic)
+        ))),
     };
     match outcome {
         Ok(()) => {
@@ -175,11 +189,19 @@ async fn handle(shared: &Shared, delivery: &Delivery) {
 
 async fn dead_letter(shared: &Shared, delivery: &Delivery, reason: &str) {
     if shared.capabilities.explicit_dead_letter {
-        settle(shared, delivery.dead_letter(reason).await, &shared.stats.dead_lettered);
+        settle(
+            shared,
+            delivery.dead_letter(reason).await,
+            &shared.stats.dead_lettered,
+        );
     } else {
         // The broker's own redrive moves it after max deliveries; release it now.
         tracing::warn!(%reason, "backend cannot dead-letter on request; releasing for its redrive");
-        settle(shared, delivery.nack(Duration::ZERO).await, &shared.stats.retried);
+        settle(
+            shared,
+            delivery.nack(Duration::ZERO).await,
+            &shared.stats.retried,
+        );
     }
 }
 
@@ -194,16 +216,30 @@ fn settle(shared: &Shared, result: Result<()>, counter: &std::sync::atomic::Atom
     }
 }
 
-/// Awaits the handler task, extending the delivery's lock before it runs out.
-async fn run_extending(
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
+/// Awaits the handler, extending the delivery's lock before it runs out.
+async fn run_extending<F: Future + Unpin>(
     shared: &Shared,
     delivery: &Delivery,
-    mut task: JoinHandle<std::result::Result<(), HandlerError>>,
-) -> std::result::Result<std::result::Result<(), HandlerError>, tokio::task::JoinError> {
-    let Some(mut until) = delivery.info().locked_until.filter(|_| shared.capabilities.extend) else {
+    mut task: F,
+) -> F::Output {
+    let Some(mut until) = delivery
+        .info()
+        .locked_until
+        .filter(|_| shared.capabilities.extend)
+    else {
         return task.await;
     };
-    let grant = until.saturating_duration_since(Instant::now()).max(Duration::from_secs(1));
+    let grant = until
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_secs(1));
     loop {
         // Renew when a third of the grant is left.
         let renew_at = until.checked_sub(grant / 3).unwrap_or(until);

@@ -65,7 +65,13 @@ pub trait IdempotencyStore: Send + Sync {
 #[derive(Debug)]
 pub struct MemoryIdempotencyStore {
     retention: Duration,
-    inner: Mutex<(HashMap<String, Instant>, VecDeque<(Instant, String)>)>,
+    inner: Mutex<Seen>,
+}
+
+#[derive(Debug, Default)]
+struct Seen {
+    ids: HashMap<String, Instant>,
+    order: VecDeque<(Instant, String)>,
 }
 
 impl MemoryIdempotencyStore {
@@ -73,7 +79,7 @@ impl MemoryIdempotencyStore {
     pub fn new(retention: Duration) -> Self {
         MemoryIdempotencyStore {
             retention,
-            inner: Mutex::new((HashMap::new(), VecDeque::new())),
+            inner: Mutex::new(Seen::default()),
         }
     }
 }
@@ -90,7 +96,7 @@ impl IdempotencyStore for MemoryIdempotencyStore {
     async fn seen(&self, event_id: &str) -> Result<bool> {
         let now = Instant::now();
         let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let (ids, order) = &mut *guard;
+        let Seen { ids, order } = &mut *guard;
         while let Some((at, _)) = order.front() {
             if now.duration_since(*at) < self.retention {
                 break;
@@ -107,8 +113,8 @@ impl IdempotencyStore for MemoryIdempotencyStore {
     async fn record(&self, event_id: &str) -> Result<()> {
         let now = Instant::now();
         let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        guard.0.insert(event_id.to_owned(), now);
-        guard.1.push_back((now, event_id.to_owned()));
+        guard.ids.insert(event_id.to_owned(), now);
+        guard.order.push_back((now, event_id.to_owned()));
         Ok(())
     }
 }
@@ -179,7 +185,11 @@ impl fmt::Display for WorkerReport {
             self.received, self.acked, self.retried, self.dead_lettered, self.duplicates
         )?;
         if self.settle_failures + self.receive_errors > 0 {
-            write!(f, ", settle failures {}, receive errors {}", self.settle_failures, self.receive_errors)?;
+            write!(
+                f,
+                ", settle failures {}, receive errors {}",
+                self.settle_failures, self.receive_errors
+            )?;
         }
         Ok(())
     }
@@ -215,7 +225,11 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_caps() {
-        let b = Backoff { base: Duration::from_millis(100), max: Duration::from_secs(1), jitter: false };
+        let b = Backoff {
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+            jitter: false,
+        };
         let delays: Vec<u128> = (1..=6).map(|a| b.delay(a).as_millis()).collect();
         assert_eq!(delays, [100, 200, 400, 800, 1000, 1000]);
         assert_eq!(b.delay(u32::MAX), Duration::from_secs(1));

@@ -15,7 +15,12 @@ async fn setup(visibility: u32) -> (MemoryBroker, Arc<dyn Broker>) {
     let mut q = QueueSpec::new("work");
     q.visibility_timeout_secs = visibility;
     q.max_receive_count = 10;
-    let b = MemoryBroker::with_topology(&Topology { queues: vec![q], ..Topology::default() }).await.unwrap();
+    let b = MemoryBroker::with_topology(&Topology {
+        queues: vec![q],
+        ..Topology::default()
+    })
+    .await
+    .unwrap();
     (b.clone(), Arc::new(b))
 }
 
@@ -25,13 +30,19 @@ fn src() -> Source {
 
 async fn publish(b: &MemoryBroker, ty: &str, data: Value) -> Event<Value> {
     let e = Event::new("/test", ty, data);
-    b.publish_event(&Destination::queue("work"), &e).await.unwrap();
+    b.publish_event(&Destination::queue("work"), &e)
+        .await
+        .unwrap();
     e
 }
 
 fn quick(w: Worker) -> Worker {
-    w.backoff(Backoff { base: Duration::from_millis(100), max: Duration::from_secs(1), jitter: false })
-        .poll_wait(Duration::from_millis(200))
+    w.backoff(Backoff {
+        base: Duration::from_millis(100),
+        max: Duration::from_secs(1),
+        jitter: false,
+    })
+    .poll_wait(Duration::from_millis(200))
 }
 
 /// Runs the worker until `n` deliveries finished, then shuts it down.
@@ -42,11 +53,18 @@ async fn run_until(w: Worker, n: u64) -> WorkerReport {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     };
-    tokio::time::timeout(Duration::from_secs(600), w.run(done)).await.expect("worker finished").unwrap()
+    tokio::time::timeout(Duration::from_secs(600), w.run(done))
+        .await
+        .expect("worker finished")
+        .unwrap()
 }
 
 async fn dead_reason(b: &MemoryBroker) -> String {
-    let d = b.receive_one(&src().dead_letter(), Duration::ZERO).await.unwrap().expect("a dead letter");
+    let d = b
+        .receive_one(&src().dead_letter(), Duration::ZERO)
+        .await
+        .unwrap()
+        .expect("a dead letter");
     d.message().attributes[attr::DEAD_LETTER_REASON].clone()
 }
 
@@ -90,25 +108,40 @@ async fn retry_then_success_with_backoff() {
         }),
     );
     let report = run_until(w, 1).await;
-    assert_eq!((report.retried, report.acked, report.dead_lettered), (1, 1, 0), "{report}");
+    assert_eq!(
+        (report.retried, report.acked, report.dead_lettered),
+        (1, 1, 0),
+        "{report}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn permanent_failures_and_exhausted_retries_are_dead_lettered_with_reason() {
     let (b, broker) = setup(30).await;
     publish(&b, "Bad", json!(1)).await;
-    let w = quick(Worker::new(broker.clone(), src()))
-        .handle("Bad", handler_fn(|_e: Event<Value>, _c| async { Err(HandlerError::permanent("quantity must be positive")) }));
+    let w = quick(Worker::new(broker.clone(), src())).handle(
+        "Bad",
+        handler_fn(|_e: Event<Value>, _c| async {
+            Err(HandlerError::permanent("quantity must be positive"))
+        }),
+    );
     assert_eq!(run_until(w, 1).await.dead_lettered, 1);
-    assert_eq!(dead_reason(&b).await, "permanent: quantity must be positive");
+    assert_eq!(
+        dead_reason(&b).await,
+        "permanent: quantity must be positive"
+    );
 
     publish(&b, "Flaky", json!(1)).await;
-    let w = quick(Worker::new(broker, src()))
-        .max_attempts(3)
-        .handle("Flaky", handler_fn(|_e: Event<Value>, _c| async { Err(HandlerError::retry("still down")) }));
+    let w = quick(Worker::new(broker, src())).max_attempts(3).handle(
+        "Flaky",
+        handler_fn(|_e: Event<Value>, _c| async { Err(HandlerError::retry("still down")) }),
+    );
     let report = run_until(w, 1).await;
     assert_eq!((report.retried, report.dead_lettered), (2, 1), "{report}");
-    assert_eq!(dead_reason(&b).await, "gave up after 3 attempts: still down");
+    assert_eq!(
+        dead_reason(&b).await,
+        "gave up after 3 attempts: still down"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -125,11 +158,17 @@ async fn undecodable_unrouted_and_foreign_messages_are_dead_lettered() {
         .handle("Order", handler_fn(|_e: Event<Order>, _c| async { Ok(()) }));
     run_until(w, 1).await;
     let reason = dead_reason(&b).await;
-    assert!(reason.starts_with("permanent: cannot decode message: data of event type 'Order'"), "{reason}");
+    assert!(
+        reason.starts_with("permanent: cannot decode message: data of event type 'Order'"),
+        "{reason}"
+    );
 
     publish(&b, "Unknown", json!(1)).await;
-    b.publish(&Destination::queue("work"), Message::new("plain")).await.unwrap();
-    let w = quick(Worker::new(broker.clone(), src())).handle("Order", handler_fn(|_e: Event<Value>, _c| async { Ok(()) }));
+    b.publish(&Destination::queue("work"), Message::new("plain"))
+        .await
+        .unwrap();
+    let w = quick(Worker::new(broker.clone(), src()))
+        .handle("Order", handler_fn(|_e: Event<Value>, _c| async { Ok(()) }));
     run_until(w, 2).await;
     let mut reasons = vec![dead_reason(&b).await, dead_reason(&b).await];
     reasons.sort();
@@ -177,15 +216,25 @@ async fn a_long_handler_keeps_its_lock() {
         }),
     );
     let report = run_until(w, 1).await;
-    assert_eq!(calls.load(Ordering::SeqCst), 1, "not redelivered while its handler ran 10x the visibility timeout");
-    assert_eq!((report.received, report.acked, report.settle_failures), (1, 1, 0), "{report}");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "not redelivered while its handler ran 10x the visibility timeout"
+    );
+    assert_eq!(
+        (report.received, report.acked, report.settle_failures),
+        (1, 1, 0),
+        "{report}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn idempotency_skips_a_redelivered_event() {
     let (b, broker) = setup(30).await;
     let e = publish(&b, "T", json!(1)).await;
-    b.publish_event(&Destination::queue("work"), &e).await.unwrap();
+    b.publish_event(&Destination::queue("work"), &e)
+        .await
+        .unwrap();
     let calls = Arc::new(AtomicU32::new(0));
     let c = calls.clone();
     let w = quick(Worker::new(broker, src()))
@@ -228,16 +277,30 @@ async fn shutdown_finishes_in_flight_work_and_bounds_concurrency() {
         }),
     );
     // Shut down while the first two handlers are mid-way.
-    let report = w.run(tokio::time::sleep(Duration::from_secs(1))).await.unwrap();
-    assert_eq!(peak.load(Ordering::SeqCst), 2, "at most `concurrency` at once");
-    assert_eq!((report.received, report.acked), (2, 2), "in-flight work finished: {report}");
+    let report = w
+        .run(tokio::time::sleep(Duration::from_secs(1)))
+        .await
+        .unwrap();
+    assert_eq!(
+        peak.load(Ordering::SeqCst),
+        2,
+        "at most `concurrency` at once"
+    );
+    assert_eq!(
+        (report.received, report.acked),
+        (2, 2),
+        "in-flight work finished: {report}"
+    );
     assert_eq!(b.depth(&src()).unwrap(), 4, "the rest stays queued");
 }
 
 #[tokio::test(start_paused = true)]
 async fn misconfiguration_is_an_error() {
     let (_b, broker) = setup(30).await;
-    let err = Worker::new(broker.clone(), src()).run(std::future::pending()).await.unwrap_err();
+    let err = Worker::new(broker.clone(), src())
+        .run(std::future::pending())
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("has no handlers"), "{err}");
     let err = Worker::new(broker, Source::queue("nope"))
         .handle("T", handler_fn(|_e: Event<Value>, _c| async { Ok(()) }))

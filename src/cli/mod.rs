@@ -1,0 +1,160 @@
+//! Command-line arguments and the commands they run.
+
+mod publish;
+mod receive;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+use clap::{Parser, Subcommand};
+
+use courier::demo::{self, DemoOptions};
+use courier::{Broker, Config, Provider, Topology};
+
+/// courier: integration events over cloud-managed queues (memory, AWS SQS/SNS, Azure Service Bus).
+#[derive(Debug, Parser)]
+#[command(name = "courier", version, about)]
+pub(crate) struct Cli {
+    /// Config file (default: ./courier.toml when present).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Topology file (default: the config's `topology`, else ./topology.yaml).
+    #[arg(long, global = true, value_name = "FILE")]
+    topology: Option<PathBuf>,
+    /// Provider: memory, aws or azure (overrides config and COURIER_PROVIDER).
+    #[arg(long, global = true, value_name = "NAME")]
+    provider: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+impl Cli {
+    /// The default log filter: the demo's expected failures are shown in its own output.
+    pub(crate) fn default_log_filter(&self) -> &'static str {
+        match self.command {
+            Command::Demo { .. } => "error",
+            _ => "warn",
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the e-commerce fan-out end to end on the configured provider.
+    Demo {
+        /// Leave dead-lettered messages in their queues instead of removing them.
+        #[arg(long)]
+        keep_dead_letters: bool,
+    },
+    /// Create what the topology names (idempotent).
+    Provision,
+    /// Publish one event; prints the message id.
+    Publish(publish::PublishArgs),
+    /// Receive messages and print them.
+    Receive(receive::ReceiveArgs),
+}
+
+/// The resolved config, topology and broker a command works with.
+pub(crate) struct Env {
+    pub(crate) config: Config,
+    pub(crate) broker: Arc<dyn Broker>,
+}
+
+impl Env {
+    async fn new(cli: &Cli) -> Result<Self> {
+        let mut config = Config::load(cli.config.as_deref())?;
+        if let Some(p) = &cli.provider {
+            config.provider = p.parse()?;
+        }
+        if let Some(t) = &cli.topology {
+            config.topology = Some(t.clone());
+        }
+        let broker = courier::connect(&config).await?;
+        Ok(Env { config, broker })
+    }
+
+    /// The topology file: --topology, the config's, or ./topology.yaml.
+    fn topology(&self) -> Result<Option<Topology>> {
+        let path = match &self.config.topology {
+            Some(p) => p.clone(),
+            None if Path::new("topology.yaml").exists() => PathBuf::from("topology.yaml"),
+            None => return Ok(None),
+        };
+        Ok(Some(Topology::from_file(&path)?))
+    }
+
+    fn require_topology(&self) -> Result<Topology> {
+        self.topology()?.context(
+            "no topology: pass --topology FILE, set `topology` in courier.toml or COURIER_TOPOLOGY, or add ./topology.yaml",
+        )
+    }
+
+    /// The memory broker starts empty in every process: give it the topology first.
+    pub(crate) async fn prepare_memory(&self) -> Result<()> {
+        if self.config.provider == Provider::Memory {
+            if let Some(t) = self.topology()? {
+                self.broker.provision(&t).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Says, after a command succeeded, that memory state died with this process.
+    pub(crate) fn note_memory(&self) {
+        if self.config.provider == Provider::Memory {
+            eprintln!("note: provider 'memory' keeps messages in this process only; use --provider aws or azure to share them");
+        }
+    }
+}
+
+pub(crate) async fn run(cli: Cli) -> Result<()> {
+    let env = Env::new(&cli).await?;
+    match cli.command {
+        Command::Demo { keep_dead_letters } => {
+            // The demo needs nothing: without a topology it uses the example.
+            let topology = env.topology()?.unwrap_or_else(Topology::example);
+            run_demo(&env, &topology, keep_dead_letters).await
+        }
+        Command::Provision => {
+            let topology = env.require_topology()?;
+            let report = env.broker.provision(&topology).await?;
+            print!("{report}");
+            let differs = report.count(&courier::ProvisionAction::Differs(String::new()));
+            if differs > 0 {
+                anyhow::bail!("{differs} existing entit(y/ies) differ from the topology and were left as they are (see above)");
+            }
+            Ok(())
+        }
+        Command::Publish(args) => publish::run(&env, args).await,
+        Command::Receive(args) => receive::run(&env, args).await,
+    }
+}
+
+async fn run_demo(env: &Env, topology: &Topology, keep_dead_letters: bool) -> Result<()> {
+    let log: demo::shop::Log = Arc::new(|line| println!("{line}"));
+    let options = DemoOptions {
+        keep_dead_letters,
+        ..DemoOptions::default()
+    };
+    let outcomes = demo::run(env.broker.clone(), topology, &options, log).await?;
+    println!();
+    println!("summary ({} provider):", env.broker.name());
+    for o in &outcomes {
+        println!("  {:<13} {}", o.service, o.report);
+    }
+    println!();
+    println!("dead-letter queues:");
+    for o in &outcomes {
+        if o.dead_letters.is_empty() {
+            println!("  {TOPIC}/{:<13} (empty)", o.service, TOPIC = demo::TOPIC);
+        }
+        for (id, reason) in &o.dead_letters {
+            println!("  {}/{:<13} {id}: {reason}", demo::TOPIC, o.service);
+        }
+    }
+    if !keep_dead_letters {
+        println!("(dead letters were read and removed; pass --keep-dead-letters to leave them)");
+    }
+    Ok(())
+}

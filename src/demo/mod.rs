@@ -1,0 +1,249 @@
+//! `courier demo`: the e-commerce fan-out end to end on any broker.
+//!
+//! `OrderCreated` events go to the `orders` topic once; the inventory, payment, shipping
+//! and notification services each consume their own subscription as a [`Worker`]. One
+//! order names an unknown SKU (inventory rejects it for good), one order's payment times
+//! out once (retried, then authorised), and one message is malformed (every service
+//! dead-letters it with the decode error). Then each dead-letter queue is read back.
+
+pub mod shop;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::event::attr;
+use crate::worker::{Backoff, MemoryIdempotencyStore, Worker, WorkerReport};
+use crate::{Broker, Destination, Error, Event, PublisherExt, Result, Source, Topology};
+use shop::{Inventory, Log, Notification, OrderCreated, Payment, Shipping, ORDER_CREATED};
+
+/// The topic the demo publishes to.
+pub const TOPIC: &str = "orders";
+/// The subscriptions the demo consumes, one per service.
+pub const SERVICES: [&str; 4] = ["inventory", "payment", "shipping", "notification"];
+
+/// What happened to one service.
+#[derive(Debug, Clone)]
+pub struct ServiceOutcome {
+    /// The subscription's name.
+    pub service: String,
+    /// The worker's counters.
+    pub report: WorkerReport,
+    /// What its dead-letter queue held afterwards: (event id or message id, reason).
+    pub dead_letters: Vec<(String, String)>,
+}
+
+/// Options of a demo run.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Leave dead-lettered messages in their queues (default: read and remove them).
+    pub keep_dead_letters: bool,
+    /// How long to wait for the services to finish.
+    pub timeout: Duration,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        DemoOptions {
+            keep_dead_letters: false,
+            timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+fn check_topology(topology: &Topology) -> Result<()> {
+    let missing: Vec<String> = std::iter::once(TOPIC.to_owned())
+        .filter(|t| topology.topic(t).is_none())
+        .map(|t| format!("topic '{t}'"))
+        .chain(
+            SERVICES
+                .iter()
+                .filter(|s| {
+                    !topology
+                        .subscriptions
+                        .iter()
+                        .any(|sub| sub.topic == TOPIC && sub.name == **s)
+                })
+                .map(|s| format!("subscription '{TOPIC}/{s}'")),
+        )
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::invalid_topology(format!(
+            "the demo needs {} in the topology",
+            missing.join(", ")
+        )))
+    }
+}
+
+/// Runs the demo on `broker`, reporting each step through `log`.
+pub async fn run(
+    broker: Arc<dyn Broker>,
+    topology: &Topology,
+    options: &DemoOptions,
+    log: Log,
+) -> Result<Vec<ServiceOutcome>> {
+    check_topology(topology)?;
+    let report = broker.provision(topology).await?;
+    log(format!(
+        "provisioned on {}: {} created, {} unchanged",
+        broker.name(),
+        report.count(&crate::ProvisionAction::Created),
+        report.count(&crate::ProvisionAction::Unchanged)
+    ));
+
+    let orders = [
+        OrderCreated::new("order-1001", "MUG-RED", 2, 1250),
+        OrderCreated::new("order-1002", "SHIRT-M", 1, 2900),
+        OrderCreated::new("order-1003", "MUG-BLUE", 3, 1250),
+        OrderCreated::new("order-1004", "GHOST-42", 1, 999),
+        OrderCreated::new("order-1005", "MUG-RED", 1, 1250),
+    ];
+    let events: Vec<Event<OrderCreated>> = orders
+        .iter()
+        .map(|o| {
+            Event::new("/shop/checkout", ORDER_CREATED, o.clone()).with_subject(o.order_id.clone())
+        })
+        .collect();
+    let topic = Destination::topic(TOPIC);
+    for (event, result) in events
+        .iter()
+        .zip(broker.publish_events(&topic, &events).await?)
+    {
+        result?;
+        let o = &event.data;
+        log(format!(
+            "published OrderCreated {} ({} x {})",
+            o.order_id, o.items[0].quantity, o.items[0].sku
+        ));
+    }
+    let mut malformed = Event::new("/shop/legacy-import", ORDER_CREATED, ()).to_message()?;
+    malformed.body = br#"{"order_id": "order-1006", "items": "#.to_vec();
+    broker.publish(&topic, malformed).await?;
+    log("published a malformed OrderCreated (truncated JSON body)".to_owned());
+    let expected = u64::try_from(events.len()).unwrap_or(u64::MAX) + 1;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut running = Vec::new();
+    for service in SERVICES {
+        let source = Source::subscription(TOPIC, service);
+        let worker = Worker::new(broker.clone(), source)
+            .concurrency(4)
+            .max_attempts(4)
+            .poll_wait(Duration::from_secs(1))
+            .backoff(Backoff {
+                base: Duration::from_millis(200),
+                max: Duration::from_secs(2),
+                jitter: true,
+            })
+            .idempotency(Arc::new(MemoryIdempotencyStore::default()));
+        let worker = match service {
+            "inventory" => worker.handle(ORDER_CREATED, Inventory::new(log.clone())),
+            "payment" => worker.handle(
+                ORDER_CREATED,
+                Payment {
+                    flaky_orders: vec!["order-1002".into()],
+                    log: log.clone(),
+                },
+            ),
+            "shipping" => worker.handle(ORDER_CREATED, Shipping { log: log.clone() }),
+            _ => worker.handle(ORDER_CREATED, Notification { log: log.clone() }),
+        };
+        let stats = worker.stats();
+        let mut stop = stop_rx.clone();
+        let task = tokio::spawn(worker.run(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }));
+        running.push((service, stats, task));
+    }
+
+    let all_done = async {
+        while !running
+            .iter()
+            .all(|(_, stats, _)| stats.snapshot().finished() >= expected)
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let finished = tokio::time::timeout(options.timeout, all_done)
+        .await
+        .is_ok();
+    let _ = stop_tx.send(true);
+    let mut outcomes = Vec::new();
+    for (service, _, task) in running {
+        let report = task.await.map_err(|e| Error::Backend {
+            message: format!("{service} worker panicked"),
+            source: Some(Box::new(e)),
+        })??;
+        outcomes.push(ServiceOutcome {
+            service: service.to_owned(),
+            report,
+            dead_letters: Vec::new(),
+        });
+    }
+    if !finished {
+        let progress: Vec<String> = outcomes
+            .iter()
+            .map(|o| format!("{}: {}", o.service, o.report))
+            .collect();
+        return Err(Error::transient(format!(
+            "the services did not finish {expected} messages each within {:?} ({})",
+            options.timeout,
+            progress.join("; ")
+        )));
+    }
+    for outcome in &mut outcomes {
+        outcome.dead_letters =
+            read_dead_letters(&*broker, &outcome.service, options.keep_dead_letters).await?;
+    }
+    Ok(outcomes)
+}
+
+async fn read_dead_letters(
+    broker: &dyn Broker,
+    service: &str,
+    keep: bool,
+) -> Result<Vec<(String, String)>> {
+    let dlq = Source::subscription(TOPIC, service).dead_letter();
+    let mut out = Vec::new();
+    let mut held = Vec::new();
+    loop {
+        let batch = broker.receive(&dlq, 10, Duration::from_secs(1)).await?;
+        if batch.is_empty() {
+            break;
+        }
+        for d in batch {
+            let m = d.message();
+            let id = m
+                .attributes
+                .get(attr::SUBJECT)
+                .or(m.attributes.get(attr::ID))
+                .or(m.message_id.as_ref());
+            let reason = m
+                .attributes
+                .get(attr::DEAD_LETTER_REASON)
+                .cloned()
+                .unwrap_or_else(|| "(no reason recorded)".into());
+            out.push((
+                id.cloned()
+                    .unwrap_or_else(|| d.info().broker_message_id.clone()),
+                reason,
+            ));
+            if keep {
+                held.push(d); // released together below, so this loop does not see them again
+            } else {
+                d.ack().await?;
+            }
+        }
+    }
+    for d in held {
+        d.nack(Duration::ZERO).await?;
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

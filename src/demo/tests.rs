@@ -1,0 +1,88 @@
+use std::sync::Mutex;
+
+use super::*;
+use crate::MemoryBroker;
+
+#[tokio::test]
+async fn the_fan_out_reaches_every_service_and_poison_lands_in_dead_letter_queues() {
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = lines.clone();
+    let log: Log = Arc::new(move |l| sink.lock().unwrap().push(l));
+    let broker: Arc<dyn Broker> = Arc::new(MemoryBroker::new());
+    let outcomes = run(broker, &Topology::example(), &DemoOptions::default(), log)
+        .await
+        .unwrap();
+    let by = |s: &str| outcomes.iter().find(|o| o.service == s).unwrap();
+
+    let inv = by("inventory");
+    assert_eq!(
+        (inv.report.acked, inv.report.dead_lettered),
+        (4, 2),
+        "{}",
+        inv.report
+    );
+    assert_eq!(inv.dead_letters.len(), 2);
+    assert!(
+        inv.dead_letters
+            .iter()
+            .any(|(id, r)| id == "order-1004"
+                && r == "permanent: unknown SKU GHOST-42 in order-1004"),
+        "{:?}",
+        inv.dead_letters
+    );
+    assert!(
+        inv.dead_letters
+            .iter()
+            .any(|(_, r)| r.starts_with("permanent: cannot decode message")),
+        "{:?}",
+        inv.dead_letters
+    );
+
+    let pay = by("payment");
+    assert_eq!(
+        (
+            pay.report.acked,
+            pay.report.retried,
+            pay.report.dead_lettered
+        ),
+        (5, 1, 1),
+        "{}",
+        pay.report
+    );
+    for s in ["shipping", "notification"] {
+        assert_eq!(
+            (by(s).report.acked, by(s).report.dead_lettered),
+            (5, 1),
+            "{s}"
+        );
+    }
+    let lines = lines.lock().unwrap();
+    assert!(lines
+        .iter()
+        .any(|l| l.contains("gateway timeout for order-1002")));
+    assert!(lines
+        .iter()
+        .any(|l| l.contains("authorised 29.00 EUR for order-1002 (attempt 2)")));
+    assert!(
+        !lines.iter().any(|l| l.contains("customer-order-1001@")),
+        "emails are masked"
+    );
+}
+
+#[tokio::test]
+async fn a_topology_without_the_demo_entities_is_refused_by_name() {
+    let t = Topology::from_yaml(
+        "topics: [{name: orders}]\nsubscriptions: [{topic: orders, name: inventory}]",
+        "t.yaml",
+    )
+    .unwrap();
+    let broker: Arc<dyn Broker> = Arc::new(MemoryBroker::new());
+    let err = run(broker, &t, &DemoOptions::default(), Arc::new(|_| {}))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("subscription 'orders/payment'") && err.contains("orders/notification"),
+        "{err}"
+    );
+}

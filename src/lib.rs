@@ -1,0 +1,80 @@
+//! courier: integration events over cloud-managed queues.
+//!
+//! One API to publish and consume CloudEvents-style events, with the provider chosen by
+//! configuration: the in-memory broker (the default), Amazon SQS/SNS or Azure Service Bus.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use courier::{Config, Destination, Event, PublisherExt, Topology};
+//!
+//! let broker = courier::connect(&Config::default()).await?; // provider = "memory"
+//! broker.provision(&Topology::example()).await?;
+//! let event = Event::new("/shop/checkout", "OrderCreated", serde_json::json!({"order_id": "o-1"}));
+//! broker.publish_event(&Destination::topic("orders"), &event).await?;
+//! # Ok::<(), courier::Error>(())
+//! # }).unwrap();
+//! ```
+#![deny(missing_docs, unreachable_pub, rustdoc::broken_intra_doc_links)]
+
+use std::sync::Arc;
+
+pub use courier_core::*;
+
+pub mod demo;
+
+/// Connects to the broker the configuration names.
+///
+/// Fails with [`Error::InvalidConfig`] when the provider's settings are missing or its
+/// backend is not part of this build.
+pub async fn connect(config: &Config) -> Result<Arc<dyn Broker>> {
+    match config.provider {
+        Provider::Memory => Ok(Arc::new(MemoryBroker::new())),
+        Provider::Aws => Err(not_built(Provider::Aws, "courier-aws")),
+        Provider::Azure => {
+            if config.azure.connection_string.is_none() {
+                return Err(Error::invalid_config(
+                    "provider 'azure' needs a connection string: set [azure] connection_string in courier.toml or COURIER_AZURE_CONNECTION_STRING",
+                ));
+            }
+            Err(not_built(Provider::Azure, "courier-azure"))
+        }
+    }
+}
+
+fn not_built(provider: Provider, krate: &str) -> Error {
+    Error::invalid_config(format!(
+        "provider '{provider}' is not available in this build of courier: its backend ({krate}) is not compiled in; use provider 'memory'"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn memory_is_the_default_and_unavailable_providers_say_why() {
+        let broker = connect(&Config::default()).await.unwrap();
+        assert_eq!(broker.name(), "memory");
+
+        let aws = Config {
+            provider: Provider::Aws,
+            ..Config::default()
+        };
+        let e = connect(&aws).await.err().unwrap().to_string();
+        assert!(
+            e.contains("provider 'aws' is not available in this build"),
+            "{e}"
+        );
+
+        let azure = Config {
+            provider: Provider::Azure,
+            ..Config::default()
+        };
+        let e = connect(&azure).await.err().unwrap().to_string();
+        assert!(
+            e.contains("needs a connection string")
+                && e.contains("COURIER_AZURE_CONNECTION_STRING"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,204 @@
+//! The `courier` binary: the demo, and bad input refused with one clear line.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn courier(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_courier"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("RUST_LOG")
+        .env("COURIER_PROVIDER", "memory")
+        .output()
+        .expect("courier runs")
+}
+
+fn scratch(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("courier-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Fails with exactly one line on stderr containing `expected`.
+fn refused(args: &[&str], expected: &str) {
+    let out = courier(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "{args:?} should fail; stderr: {stderr}"
+    );
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{args:?}: one line, got: {stderr}");
+    assert!(
+        lines[0].contains(expected),
+        "{args:?}: expected {expected:?} in {:?}",
+        lines[0]
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn demo_runs_on_the_memory_default_and_shows_dead_letters() {
+    let out = courier(&["demo"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "published OrderCreated order-1001",
+        "[inventory]    reserved 2 x MUG-RED for order-1001",
+        "gateway timeout for order-1002 (attempt 1)",
+        "summary (memory provider):",
+        "orders/inventory     order-1004: permanent: unknown SKU GHOST-42 in order-1004",
+        "orders/payment",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn publish_and_receive_work_within_one_process_lifetime() {
+    let out = courier(&[
+        "publish",
+        "topic:orders",
+        "--type",
+        "OrderCreated",
+        "--data",
+        r#"{"order_id":"o-1"}"#,
+        "--attr",
+        "region=eu",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(id.trim().len(), 36, "prints the message id: {id}");
+    let out = courier(&[
+        "receive",
+        "subscription:orders/inventory",
+        "--wait",
+        "0",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn bad_input_is_one_clear_line() {
+    let bad_topology = scratch(
+        "bad-topology.yaml",
+        "topics: [{name: orders}]\nsubscriptions: [{topic: order, name: inv}]\n",
+    );
+    let bad_config = scratch("bad.toml", "provider = \"gcp\"\n");
+    let bad_json = scratch("bad.json", "{nope");
+    let t = bad_topology.to_str().unwrap();
+    let c = bad_config.to_str().unwrap();
+    let j = bad_json.to_str().unwrap();
+    refused(
+        &["publish", "orders", "--type", "T", "--data", "{}"],
+        "destination 'orders' is not 'topic:NAME' or 'queue:NAME'",
+    );
+    refused(
+        &["publish", "topic:orders", "--type", "T", "--data", "{bad"],
+        "event data from --data is not valid JSON",
+    );
+    refused(
+        &["publish", "topic:orders", "--type", "T", "--file", j],
+        "is not valid JSON",
+    );
+    refused(
+        &[
+            "publish",
+            "topic:orders",
+            "--type",
+            "T",
+            "--file",
+            "/nonexistent/data.json",
+        ],
+        "cannot read --file '/nonexistent/data.json'",
+    );
+    refused(
+        &[
+            "publish",
+            "topic:orders",
+            "--type",
+            "T",
+            "--data",
+            "{}",
+            "--attr",
+            "novalue",
+        ],
+        "--attr 'novalue' is not KEY=VALUE",
+    );
+    refused(
+        &["publish", "topic:nope", "--type", "T", "--data", "{}"],
+        "not found: topic 'nope'",
+    );
+    refused(
+        &["receive", "subscription:orders"],
+        "source 'subscription:orders' is not",
+    );
+    refused(
+        &["receive", "queue:nope", "--wait", "0"],
+        "not found: queue 'nope'",
+    );
+    refused(
+        &["--topology", "/nonexistent/topology.yaml", "provision"],
+        "cannot read topology file '/nonexistent/topology.yaml'",
+    );
+    refused(
+        &["--topology", t, "provision"],
+        "subscriptions[0] (order/inv): unknown topic 'order'",
+    );
+    refused(&["--config", c, "demo"], "unknown variant `gcp`");
+    refused(
+        &["--config", "/nonexistent/courier.toml", "demo"],
+        "cannot read config file '/nonexistent/courier.toml'",
+    );
+    refused(
+        &["--provider", "gcp", "demo"],
+        "provider 'gcp' is not one of memory, aws, azure",
+    );
+    refused(
+        &["--provider", "aws", "demo"],
+        "provider 'aws' is not available in this build",
+    );
+    refused(&["frobnicate"], "unrecognized subcommand 'frobnicate'");
+    refused(
+        &["publish", "topic:orders"],
+        "required arguments were not provided",
+    );
+}
+
+#[test]
+fn provision_prints_what_it_created() {
+    let out = courier(&["--topology", "topology.yaml", "provision"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("topic")
+            && stdout.contains("orders/inventory")
+            && stdout.contains("created"),
+        "{stdout}"
+    );
+}
