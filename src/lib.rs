@@ -22,6 +22,11 @@ pub use courier_core::*;
 
 pub mod demo;
 
+/// The README's examples, compiled as doc tests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 /// Connects to the broker the configuration names.
 ///
 /// Fails with [`Error::InvalidConfig`] when the provider's settings are missing or its
