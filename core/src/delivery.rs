@@ -20,8 +20,8 @@ pub trait Settle: Send + Sync {
     async fn ack(&self) -> Result<()>;
     /// Makes the message visible again after `after` (zero: at once).
     async fn nack(&self, after: Duration) -> Result<()>;
-    /// Moves the message to the dead-letter queue, recording `reason`.
-    async fn dead_letter(&self, reason: &str) -> Result<()>;
+    /// Moves `message` (the delivered one) to the dead-letter queue, recording `reason`.
+    async fn dead_letter(&self, message: &Message, reason: &str) -> Result<()>;
     /// Keeps the message invisible to other consumers for `by` from now.
     async fn extend(&self, by: Duration) -> Result<()>;
 }
@@ -138,7 +138,7 @@ impl Delivery {
     /// Moves the message to its dead-letter queue with `reason`.
     pub async fn dead_letter(&self, reason: &str) -> Result<()> {
         self.check_open()?;
-        self.mark(self.settle.dead_letter(reason).await)
+        self.mark(self.settle.dead_letter(&self.message, reason).await)
     }
 
     /// Keeps the message from other consumers for `by` from now (a longer-running handler).

@@ -7,6 +7,7 @@ use tokio::time::Instant;
 
 use crate::delivery::Settle;
 use crate::error::{Error, Result};
+use crate::message::Message;
 
 use super::{Key, MemoryBroker};
 
@@ -62,7 +63,7 @@ impl Settle for MemorySettle {
         Ok(())
     }
 
-    async fn dead_letter(&self, reason: &str) -> Result<()> {
+    async fn dead_letter(&self, _message: &Message, reason: &str) -> Result<()> {
         let mut state = self.broker.lock();
         let q = state.queue_mut(&self.key, self.dlq)?;
         if q.dlq.is_none() {
