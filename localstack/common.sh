@@ -5,8 +5,8 @@ LOCALSTACK_VERSION="4.14.0"
 LOCALSTACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 LOCALSTACK_HOME="${COURIER_LOCALSTACK_HOME:-$LOCALSTACK_DIR/../.localstack}"
 LOCALSTACK_VENV="$LOCALSTACK_HOME/venv"
-LOCALSTACK_PORT="${LOCALSTACK_PORT:-4566}"
 LOCALSTACK_PIDFILE="$LOCALSTACK_HOME/localstack.pid"
+LOCALSTACK_PORTFILE="$LOCALSTACK_HOME/localstack.port"
 LOCALSTACK_LOG="$LOCALSTACK_HOME/localstack.log"
 
 # Prints a Python >= 3.12 (LocalStack answers 500 to every call on 3.11), or fails.
@@ -30,4 +30,9 @@ find_python() {
   done
   echo "localstack: no Python >= 3.12 found (tried pyenv versions, python3.12+, python3); set LOCALSTACK_PYTHON" >&2
   return 1
+}
+
+# Whether something listens on 127.0.0.1:$1.
+port_busy() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }

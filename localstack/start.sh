@@ -1,22 +1,36 @@
 #!/usr/bin/env bash
-# Starts LocalStack (SQS, SNS) on 127.0.0.1:$LOCALSTACK_PORT in the background and waits
-# until /_localstack/health shows both running. Installs it first if needed.
+# Starts LocalStack (SQS, SNS) on 127.0.0.1 in the background and waits until it answers.
+# Installs it first if needed. The port is $LOCALSTACK_PORT, else 4566, else the next free
+# one; it is written to .localstack/localstack.port. Prints the URL as its last line.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 "$LOCALSTACK_DIR/install.sh"
-url="http://127.0.0.1:$LOCALSTACK_PORT"
-if [ -f "$LOCALSTACK_PIDFILE" ] && kill -0 "$(cat "$LOCALSTACK_PIDFILE")" 2>/dev/null; then
-  echo "localstack: already running (pid $(cat "$LOCALSTACK_PIDFILE")) at $url"
-  exit 0
-fi
-if (exec 3<>"/dev/tcp/127.0.0.1/$LOCALSTACK_PORT") 2>/dev/null; then
-  echo "localstack: port $LOCALSTACK_PORT is taken by another process; set LOCALSTACK_PORT" >&2
+if [ -f "$LOCALSTACK_PIDFILE" ] && kill -0 "$(cat "$LOCALSTACK_PIDFILE")" 2>/dev/null && [ -f "$LOCALSTACK_PORTFILE" ]; then
+  port="$(cat "$LOCALSTACK_PORTFILE")"
+  if [ -z "${LOCALSTACK_PORT:-}" ] || [ "$LOCALSTACK_PORT" = "$port" ]; then
+    echo "localstack: already running (pid $(cat "$LOCALSTACK_PIDFILE"))"
+    echo "http://127.0.0.1:$port"
+    exit 0
+  fi
+  echo "localstack: already running on port $port, not $LOCALSTACK_PORT; stop it first (localstack/stop.sh)" >&2
   exit 1
 fi
+if [ -n "${LOCALSTACK_PORT:-}" ]; then
+  port="$LOCALSTACK_PORT"
+  if port_busy "$port"; then
+    echo "localstack: port $port is taken by another process; choose another LOCALSTACK_PORT" >&2
+    exit 1
+  fi
+else
+  port=4566
+  while port_busy "$port"; do port=$((port + 1)); done
+fi
+url="http://127.0.0.1:$port"
+echo "$port" >"$LOCALSTACK_PORTFILE"
 mkdir -p "$LOCALSTACK_HOME/fs"
 # Environment measured to work offline on loopback without Docker (see README).
 env OVERRIDE_IN_DOCKER=0 DNS_ADDRESS=0 GATEWAY_SERVER=hypercorn \
-  GATEWAY_LISTEN="127.0.0.1:$LOCALSTACK_PORT" LOCALSTACK_HOST="127.0.0.1:$LOCALSTACK_PORT" \
+  GATEWAY_LISTEN="127.0.0.1:$port" LOCALSTACK_HOST="127.0.0.1:$port" \
   SERVICES=sqs,sns EAGER_SERVICE_LOADING=1 SKIP_SSL_CERT_DOWNLOAD=1 DISABLE_EVENTS=1 \
   PERSISTENCE=0 SQS_ENDPOINT_STRATEGY=path FILESYSTEM_ROOT="$LOCALSTACK_HOME/fs" \
   nohup "$LOCALSTACK_VENV/bin/python" -m localstack.runtime.main >"$LOCALSTACK_LOG" 2>&1 &
@@ -49,7 +63,8 @@ PY
     exit 1;;
   esac
   if [ "$health" = "ok" ]; then
-    echo "localstack: ready at $url (pid $(cat "$LOCALSTACK_PIDFILE"))"
+    echo "localstack: ready (pid $(cat "$LOCALSTACK_PIDFILE"))"
+    echo "$url"
     exit 0
   fi
   sleep 0.5

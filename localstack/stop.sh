@@ -9,5 +9,5 @@ if kill -0 "$pid" 2>/dev/null; then
   for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
   kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
 fi
-rm -f "$LOCALSTACK_PIDFILE"
+rm -f "$LOCALSTACK_PIDFILE" "$LOCALSTACK_PORTFILE"
 echo "localstack: stopped"

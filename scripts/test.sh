@@ -1,5 +1,9 @@
 #!/usr/bin/env bash
-# The one test command: everything a fresh machine needs, then every test.
+# The one test command: sets up everything a fresh machine needs, then runs every test.
+#   - installs LocalStack (pinned, from PyPI) into .localstack/ and starts it on a free
+#     loopback port (stopped again at the end if this script started it);
+#   - cargo fmt --check, clippy with warnings as errors, and cargo test for the whole
+#     workspace: unit tests, the conformance suite on memory and on LocalStack, the CLI.
 # Usage: ./scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,5 +14,18 @@ cargo fmt --all -- --check
 echo "==> cargo clippy (all targets, all features, warnings are errors)"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
-echo "==> cargo test (unit, conformance suite on the memory broker, CLI, doc tests)"
+echo "==> LocalStack (SQS, SNS)"
+started_here=0
+if ! [ -f .localstack/localstack.pid ] || ! kill -0 "$(cat .localstack/localstack.pid)" 2>/dev/null; then
+  started_here=1
+fi
+url="$(./localstack/start.sh | tail -n 1)"
+if [ "$started_here" = 1 ]; then
+  trap './localstack/stop.sh >/dev/null' EXIT
+fi
+echo "LocalStack at $url"
+export COURIER_TEST_LOCALSTACK_URL="$url" AWS_ENDPOINT_URL="$url"
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
+
+echo "==> cargo test"
 cargo test --workspace --all-features

@@ -20,6 +20,10 @@ use std::sync::Arc;
 
 pub use courier_core::*;
 
+/// The Amazon SQS + SNS backend (feature `aws`).
+#[cfg(feature = "aws")]
+pub use courier_aws as aws;
+
 pub mod demo;
 
 /// The README's examples, compiled as doc tests so that they stay true.
@@ -34,21 +38,26 @@ pub struct ReadmeDoctests;
 pub async fn connect(config: &Config) -> Result<Arc<dyn Broker>> {
     match config.provider {
         Provider::Memory => Ok(Arc::new(MemoryBroker::new())),
-        Provider::Aws => Err(not_built(Provider::Aws, "courier-aws")),
+        #[cfg(feature = "aws")]
+        Provider::Aws => Ok(Arc::new(
+            courier_aws::AwsBroker::connect(&config.aws).await?,
+        )),
+        #[cfg(not(feature = "aws"))]
+        Provider::Aws => Err(not_built(Provider::Aws, "aws")),
         Provider::Azure => {
             if config.azure.connection_string.is_none() {
                 return Err(Error::invalid_config(
                     "provider 'azure' needs a connection string: set [azure] connection_string in courier.toml or COURIER_AZURE_CONNECTION_STRING",
                 ));
             }
-            Err(not_built(Provider::Azure, "courier-azure"))
+            Err(not_built(Provider::Azure, "azure"))
         }
     }
 }
 
-fn not_built(provider: Provider, krate: &str) -> Error {
+fn not_built(provider: Provider, feature: &str) -> Error {
     Error::invalid_config(format!(
-        "provider '{provider}' is not available in this build of courier: its backend ({krate}) is not compiled in; use provider 'memory'"
+        "provider '{provider}' is not available in this build of courier: build it with the `{feature}` feature"
     ))
 }
 

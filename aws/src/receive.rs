@@ -18,6 +18,8 @@ use crate::{error, names, publish, wire};
 const MAX_WAIT_SECS: u64 = 20;
 /// SQS's longest visibility timeout.
 const MAX_VISIBILITY: Duration = Duration::from_secs(43_200);
+/// Longest an ack waits for others to share its DeleteMessageBatch call.
+const ACK_LINGER: Duration = Duration::from_millis(5);
 /// Longest dead-letter reason kept (the message must still fit the queue).
 const MAX_REASON: usize = 1024;
 
@@ -210,8 +212,8 @@ struct AckRequest {
     done: oneshot::Sender<Result<()>>,
 }
 
-/// Collects acks that arrive together into DeleteMessageBatch calls of up to 10; a lone
-/// ack is sent at once (no added latency).
+/// Collects acks into DeleteMessageBatch calls of up to 10, waiting at most
+/// [`ACK_LINGER`] for companions; each ack still gets its own answer.
 pub(crate) struct AckBatcher {
     tx: mpsc::UnboundedSender<AckRequest>,
 }
@@ -222,24 +224,21 @@ impl AckBatcher {
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
                 let mut pending = vec![first];
-                while pending.len() < 100 {
-                    match rx.try_recv() {
-                        Ok(r) => pending.push(r),
-                        Err(_) => break,
+                // Acks of a busy worker arrive a few at a time: wait briefly for more, so
+                // that one DeleteMessageBatch carries up to 10 instead of one each.
+                let until = Instant::now() + ACK_LINGER;
+                while pending.len() < 10 {
+                    match tokio::time::timeout_at(until, rx.recv()).await {
+                        Ok(Some(r)) => pending.push(r),
+                        Ok(None) | Err(_) => break,
                     }
                 }
                 let mut by_queue: HashMap<String, Vec<AckRequest>> = HashMap::new();
                 for r in pending {
                     by_queue.entry(r.queue.url.clone()).or_default().push(r);
                 }
-                for (_, mut reqs) in by_queue {
-                    while !reqs.is_empty() {
-                        let rest = reqs.split_off(reqs.len().min(10));
-                        tokio::spawn(delete_batch(
-                            sqs.clone(),
-                            std::mem::replace(&mut reqs, rest),
-                        ));
-                    }
+                for (_, reqs) in by_queue {
+                    tokio::spawn(delete_batch(sqs.clone(), reqs));
                 }
             }
         });
