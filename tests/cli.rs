@@ -176,8 +176,8 @@ fn bad_input_is_one_clear_line() {
         "provider 'gcp' is not one of memory, aws, azure",
     );
     refused(
-        &["--provider", "aws", "demo"],
-        "provider 'aws' is not available in this build",
+        &["--provider", "azure", "demo"],
+        "provider 'azure' needs a connection string",
     );
     refused(&["frobnicate"], "unrecognized subcommand 'frobnicate'");
     refused(
