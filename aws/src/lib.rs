@@ -93,6 +93,17 @@ impl AwsBroker {
     pub fn sns(&self) -> &aws_sdk_sns::Client {
         &self.inner.sns
     }
+
+    /// Sends `message` to the dead-letter queue of the SQS queue named `queue` (as AWS
+    /// names it, e.g. `orders-inventory` or `audit.fifo`) with `reason`, as
+    /// [`Delivery::dead_letter`] does. For code that holds a message but no delivery,
+    /// such as a Lambda function whose event source mapping deletes what it reports done.
+    pub async fn dead_letter_to(&self, queue: &str, message: &Message, reason: &str) -> Result<()> {
+        let base = queue.strip_suffix(".fifo").unwrap_or(queue);
+        let dlq_base = names::dead_letter_base(base);
+        let what = format!("dead-letter queue of '{queue}'");
+        receive::send_dead_letter(&self.inner, base, &dlq_base, &what, message, reason).await
+    }
 }
 
 #[async_trait]

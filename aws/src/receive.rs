@@ -176,27 +176,16 @@ impl Settle for SqsSettle {
                 "dead-lettering a message that is already in a dead-letter queue",
             ));
         };
-        let dlq = self
-            .inner
-            .queue(&names::queue_base(dlq_source)?, &dlq_source.to_string())
-            .await?;
-        let mut moved = message.clone();
-        let reason: String = reason.chars().take(MAX_REASON).collect();
-        moved
-            .attributes
-            .insert(attr::DEAD_LETTER_REASON.into(), reason);
-        moved
-            .attributes
-            .insert(attr::DEAD_LETTER_SOURCE.into(), self.queue.base.clone());
-        moved.delay = None;
-        if dlq.fifo {
-            moved.group_id = moved.group_id.or_else(|| Some("dead-letter".into()));
-            moved.dedup_id = Some(uuid::Uuid::new_v4().to_string());
-        } else {
-            moved.dedup_id = None;
-        }
-        let prepared = publish::prepare_sqs(&moved, &dlq)?;
-        publish::send(&self.inner, &dlq, prepared).await?;
+        let dlq_base = names::queue_base(dlq_source)?;
+        send_dead_letter(
+            &self.inner,
+            &self.queue.base,
+            &dlq_base,
+            &dlq_source.to_string(),
+            message,
+            reason,
+        )
+        .await?;
         // Sent first, deleted second: a crash in between duplicates, never loses.
         self.inner.acks().delete(&self.queue, &self.receipt).await
     }
@@ -204,6 +193,36 @@ impl Settle for SqsSettle {
     async fn extend(&self, by: Duration) -> Result<()> {
         self.change_visibility(by, "extend").await
     }
+}
+
+/// Sends a copy of `message` to the dead-letter queue `dlq_base` with the reason and the
+/// queue it came from (`from_base`) as attributes.
+pub(crate) async fn send_dead_letter(
+    inner: &Inner,
+    from_base: &str,
+    dlq_base: &str,
+    what: &str,
+    message: &Message,
+    reason: &str,
+) -> Result<()> {
+    let dlq = inner.queue(dlq_base, what).await?;
+    let mut moved = message.clone();
+    let reason: String = reason.chars().take(MAX_REASON).collect();
+    moved
+        .attributes
+        .insert(attr::DEAD_LETTER_REASON.into(), reason);
+    moved
+        .attributes
+        .insert(attr::DEAD_LETTER_SOURCE.into(), from_base.to_owned());
+    moved.delay = None;
+    if dlq.fifo {
+        moved.group_id = moved.group_id.or_else(|| Some("dead-letter".into()));
+        moved.dedup_id = Some(uuid::Uuid::new_v4().to_string());
+    } else {
+        moved.dedup_id = None;
+    }
+    let prepared = publish::prepare_sqs(&moved, &dlq)?;
+    publish::send(inner, &dlq, prepared).await.map(drop)
 }
 
 struct AckRequest {

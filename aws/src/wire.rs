@@ -51,22 +51,27 @@ struct Pack {
 
 /// One wire attribute: name, data type (`String` or `Number`), value.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct WireAttribute {
-    pub(crate) name: String,
-    pub(crate) data_type: &'static str,
-    pub(crate) value: String,
+pub struct WireAttribute {
+    /// Attribute name.
+    pub name: String,
+    /// `String` or `Number`.
+    pub data_type: &'static str,
+    /// The value.
+    pub value: String,
 }
 
 /// A message as SQS/SNS carry it.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Wire {
-    pub(crate) body: String,
-    pub(crate) attributes: Vec<WireAttribute>,
+pub struct Wire {
+    /// The body text.
+    pub body: String,
+    /// The message attributes.
+    pub attributes: Vec<WireAttribute>,
 }
 
 impl Wire {
     /// Size as SQS and SNS count it: body plus attribute names, types and values.
-    pub(crate) fn size(&self) -> usize {
+    pub fn size(&self) -> usize {
         self.body.len()
             + self
                 .attributes
@@ -76,7 +81,7 @@ impl Wire {
     }
 
     /// Fails with `PayloadTooLarge` above `limit`.
-    pub(crate) fn check_size(&self, limit: usize) -> Result<()> {
+    pub fn check_size(&self, limit: usize) -> Result<()> {
         let size = self.size();
         if size > limit {
             return Err(Error::PayloadTooLarge { size, limit });
@@ -124,7 +129,7 @@ fn is_sns_number(v: &str) -> bool {
 
 /// Encodes a message. `group_in_pack`: the destination is not FIFO, so a group id rides
 /// in the pack (kept, not acted on) instead of `MessageGroupId`.
-pub(crate) fn encode(m: &Message, group_in_pack: bool) -> Result<Wire> {
+pub fn encode(m: &Message, group_in_pack: bool) -> Result<Wire> {
     let mut pack = Pack {
         content_type: m.content_type.clone(),
         message_id: m.message_id.clone(),
@@ -181,7 +186,7 @@ pub(crate) fn encode(m: &Message, group_in_pack: bool) -> Result<Wire> {
 /// Decodes a received body and attributes (name -> value) into a message. An SNS
 /// notification envelope (a subscription without raw delivery, or a plain SNS producer)
 /// is unwrapped into its message and attributes.
-pub(crate) fn decode(body: String, attributes: HashMap<String, String>) -> Message {
+pub fn decode(body: String, attributes: HashMap<String, String>) -> Message {
     if attributes.is_empty() {
         if let Some(m) = unwrap_sns_envelope(&body) {
             return m;

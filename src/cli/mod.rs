@@ -1,5 +1,7 @@
 //! Command-line arguments and the commands they run.
 
+#[cfg(feature = "aws")]
+mod lambda;
 mod publish;
 mod receive;
 
@@ -53,6 +55,10 @@ enum Command {
     Publish(publish::PublishArgs),
     /// Receive messages and print them.
     Receive(receive::ReceiveArgs),
+    /// Run Lambda functions locally (feature `aws`).
+    #[cfg(feature = "aws")]
+    #[command(subcommand)]
+    Lambda(lambda::LambdaCommand),
 }
 
 /// The resolved config, topology and broker a command works with.
@@ -128,6 +134,8 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
         }
         Command::Publish(args) => publish::run(&env, args).await,
         Command::Receive(args) => receive::run(&env, args).await,
+        #[cfg(feature = "aws")]
+        Command::Lambda(cmd) => lambda::run(&env, cmd).await,
     }
 }
 

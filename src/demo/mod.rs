@@ -6,8 +6,6 @@
 //! out once (retried, then authorised), and one message is malformed (every service
 //! dead-letters it with the decode error). Then each dead-letter queue is read back.
 
-pub mod shop;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +14,7 @@ use tokio::sync::watch;
 use crate::event::attr;
 use crate::worker::{Backoff, MemoryIdempotencyStore, Worker, WorkerReport};
 use crate::{Broker, Destination, Error, Event, PublisherExt, Result, Source, Topology};
+pub use courier_shop as shop;
 use shop::{Inventory, Log, Notification, OrderCreated, Payment, Shipping, ORDER_CREATED};
 
 /// The topic the demo publishes to.

@@ -1,6 +1,6 @@
 //! The handler shape shared by the worker and the Lambda adapter.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 
-use crate::event::Event;
+use crate::event::{self, Event};
 use crate::message::{Message, Source};
 
 /// How a handler failed, which decides what happens to the message.
@@ -127,4 +127,57 @@ where
         handler: Arc::new(handler),
         _data: PhantomData,
     })
+}
+
+/// Handlers by event type: what the worker and the Lambda adapter dispatch to.
+#[derive(Clone, Default)]
+pub struct Router {
+    routes: HashMap<String, Arc<dyn Route>>,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut types: Vec<&String> = self.routes.keys().collect();
+        types.sort();
+        f.debug_struct("Router")
+            .field("event_types", &types)
+            .finish()
+    }
+}
+
+impl Router {
+    /// A router with no handlers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Routes events of `event_type` to `handler`, decoding their data as `T`.
+    pub fn handle<T, H>(mut self, event_type: impl Into<String>, handler: H) -> Self
+    where
+        T: DeserializeOwned + Send + 'static,
+        H: Handler<T>,
+    {
+        self.routes
+            .insert(event_type.into(), route::<T, H>(handler));
+        self
+    }
+
+    /// Whether no handler is registered.
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
+    /// The handler for a message, or why there is none.
+    pub fn route_for(&self, message: &Message) -> Result<Arc<dyn Route>, String> {
+        match event::event_type(message) {
+            Some(t) => self
+                .routes
+                .get(t)
+                .cloned()
+                .ok_or_else(|| format!("no handler for event type '{t}'")),
+            None => {
+                Err("no handler: the message is not a CloudEvent (no ce_type attribute)".to_owned())
+            }
+        }
+    }
 }

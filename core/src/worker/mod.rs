@@ -22,7 +22,6 @@ mod handler;
 mod process;
 mod support;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +33,7 @@ use crate::broker::Broker;
 use crate::error::{Error, Result};
 use crate::message::Source;
 
-pub use handler::{handler_fn, route, Context, Handler, HandlerError, HandlerFn, Route};
+pub use handler::{handler_fn, route, Context, Handler, HandlerError, HandlerFn, Route, Router};
 pub use support::{
     shutdown_signal, Backoff, IdempotencyStore, MemoryIdempotencyStore, WorkerReport, WorkerStats,
 };
@@ -108,7 +107,7 @@ impl Default for WorkerConfig {
 pub struct Worker {
     broker: Arc<dyn Broker>,
     source: Source,
-    routes: HashMap<String, Arc<dyn Route>>,
+    router: Router,
     config: WorkerConfig,
     idempotency: Option<Arc<dyn IdempotencyStore>>,
     stats: Arc<WorkerStats>,
@@ -120,7 +119,7 @@ impl Worker {
         Worker {
             broker,
             source,
-            routes: HashMap::new(),
+            router: Router::new(),
             config: WorkerConfig::default(),
             idempotency: None,
             stats: Arc::new(WorkerStats::default()),
@@ -133,8 +132,13 @@ impl Worker {
         T: DeserializeOwned + Send + 'static,
         H: Handler<T>,
     {
-        self.routes
-            .insert(event_type.into(), route::<T, H>(handler));
+        self.router = self.router.handle(event_type, handler);
+        self
+    }
+
+    /// Uses these handlers (replacing any registered before).
+    pub fn router(mut self, router: Router) -> Self {
+        self.router = router;
         self
     }
 
@@ -206,7 +210,7 @@ impl Worker {
     /// Runs until `shutdown` resolves (e.g. [`shutdown_signal`]) or receiving fails for
     /// good (e.g. the source does not exist); then drains in-flight handlers.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<WorkerReport> {
-        if self.routes.is_empty() && self.config.unrouted == Unrouted::DeadLetter {
+        if self.router.is_empty() && self.config.unrouted == Unrouted::DeadLetter {
             return Err(Error::invalid_input(format!(
                 "worker for {} has no handlers: it would dead-letter everything",
                 self.source
@@ -216,7 +220,7 @@ impl Worker {
             capabilities: self.broker.capabilities(),
             broker: self.broker,
             source: self.source,
-            routes: self.routes,
+            router: self.router,
             config: self.config,
             idempotency: self.idempotency,
             stats: self.stats,

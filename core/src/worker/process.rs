@@ -1,6 +1,5 @@
 //! The receive loop and the life of one delivery inside the worker.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -11,7 +10,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::handler::{Context, HandlerError, Route};
+use super::handler::{Context, HandlerError, Router};
 use super::support::{IdempotencyStore, WorkerStats};
 use super::{Unrouted, WorkerConfig};
 use crate::broker::{Broker, Capabilities};
@@ -23,7 +22,7 @@ use crate::message::Source;
 pub(super) struct Shared {
     pub(super) broker: Arc<dyn Broker>,
     pub(super) source: Source,
-    pub(super) routes: HashMap<String, Arc<dyn Route>>,
+    pub(super) router: Router,
     pub(super) config: WorkerConfig,
     pub(super) idempotency: Option<Arc<dyn IdempotencyStore>>,
     pub(super) stats: Arc<WorkerStats>,
@@ -106,23 +105,18 @@ async fn process(shared: Arc<Shared>, delivery: Delivery, _permit: OwnedSemaphor
 }
 
 async fn handle(shared: &Shared, delivery: &Delivery) {
-    let Some(route) = delivery
-        .event_type()
-        .and_then(|t| shared.routes.get(t))
-        .cloned()
-    else {
-        let why = match delivery.event_type() {
-            Some(t) => format!("no handler for event type '{t}'"),
-            None => "no handler: the message is not a CloudEvent (no ce_type attribute)".to_owned(),
-        };
-        match shared.config.unrouted {
-            Unrouted::DeadLetter => dead_letter(shared, delivery, &why).await,
-            Unrouted::Ack => {
-                tracing::debug!(%why, "acking unrouted message");
-                settle(shared, delivery.ack().await, &shared.stats.acked);
+    let route = match shared.router.route_for(delivery.message()) {
+        Ok(route) => route,
+        Err(why) => {
+            match shared.config.unrouted {
+                Unrouted::DeadLetter => dead_letter(shared, delivery, &why).await,
+                Unrouted::Ack => {
+                    tracing::debug!(%why, "acking unrouted message");
+                    settle(shared, delivery.ack().await, &shared.stats.acked);
+                }
             }
+            return;
         }
-        return;
     };
     let event_id = delivery.message().attributes.get(attr::ID).cloned();
     if let (Some(store), Some(id)) = (&shared.idempotency, &event_id) {

@@ -1,5 +1,7 @@
-//! The e-commerce domain of the demo: the `OrderCreated` event and the four services
-//! that react to it.
+//! The example e-commerce domain of courier: the `OrderCreated` event and the four
+//! services that react to it. The `courier demo` workers and the Lambda functions run the
+//! same handlers.
+#![deny(missing_docs, unreachable_pub)]
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -7,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::worker::{Context, Handler, HandlerError};
-use crate::Event;
+use courier_core::worker::{Context, Handler, HandlerError};
+use courier_core::Event;
 
 /// The event type name.
 pub const ORDER_CREATED: &str = "OrderCreated";
@@ -162,10 +164,19 @@ pub struct Shipping {
     pub log: Log,
 }
 
+/// Cities the carriers serve.
+const SERVED_CITIES: [&str; 4] = ["Lisbon", "Porto", "Madrid", "Berlin"];
+
 #[async_trait]
 impl Handler<OrderCreated> for Shipping {
     async fn handle(&self, event: Event<OrderCreated>, _ctx: &Context) -> Result<(), HandlerError> {
         let order = event.data;
+        if !SERVED_CITIES.contains(&order.shipping_city.as_str()) {
+            return Err(HandlerError::permanent(format!(
+                "no carrier serves {}",
+                order.shipping_city
+            )));
+        }
         let parcels: u32 = order.items.iter().map(|i| i.quantity).sum();
         (self.log)(format!(
             "[shipping]     dispatch of {parcels} item(s) to {} prepared for {}",

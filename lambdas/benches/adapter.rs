@@ -1,0 +1,188 @@
+//! Adapter overhead per record, beside AWS Lambda Powertools' `BatchProcessor` (Python)
+//! on the same 10,000-record SQS event, plus bootstrap cold start under the runner.
+//!
+//! `cargo bench -p courier-lambdas --bench adapter` — needs a Python with
+//! `aws-lambda-powertools` (`POWERTOOLS_PYTHON`, default `.tools/venv/bin/python`;
+//! `scripts/bench-lambdas.sh` installs it).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use courier_core::topology::{QueueSpec, Topology};
+use courier_core::worker::{handler_fn, HandlerError, Router};
+use courier_core::{Broker, Destination, Event, MemoryBroker, PublisherExt, Source};
+use courier_lambdas::runner::{self, RunnerConfig};
+use courier_lambdas::sqs::SqsAdapter;
+
+const RECORDS: usize = 10_000;
+const ROUNDS: usize = 7;
+
+fn event_json() -> String {
+    let records: Vec<serde_json::Value> = (0..RECORDS)
+        .map(|i| {
+            let e = Event::new("/shop/checkout", "OrderCreated", serde_json::json!({"order_id": format!("order-{i}"), "total_cents": 1250}));
+            let wire = courier_aws::wire::encode(&e.to_message().expect("encode"), true).expect("wire");
+            let attrs: serde_json::Map<String, serde_json::Value> = wire
+                .attributes
+                .iter()
+                .map(|a| (a.name.clone(), serde_json::json!({"stringValue": a.value, "stringListValues": [], "binaryListValues": [], "dataType": a.data_type})))
+                .collect();
+            serde_json::json!({
+                "messageId": format!("{:08x}-0000-4000-8000-{:012x}", i, i),
+                "receiptHandle": format!("AQEB{i:040}"),
+                "body": wire.body,
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1764151200000", "SenderId": "AIDAEXAMPLE", "ApproximateFirstReceiveTimestamp": "1764151200010"},
+                "messageAttributes": attrs,
+                "md5OfBody": "e4e68fb7bd0e697a0ae8f1bb342846b3",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:orders-inventory",
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    serde_json::json!({ "Records": records }).to_string()
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+async fn courier_round(raw: &str, adapter: &SqsAdapter) -> Duration {
+    let start = Instant::now();
+    let event: SqsEvent = serde_json::from_str(raw).expect("event");
+    let response = adapter.handle(event).await;
+    let out = serde_json::to_string(&response).expect("response");
+    assert_eq!(out, r#"{"batchItemFailures":[]}"#);
+    start.elapsed()
+}
+
+fn powertools(path: &PathBuf) -> Option<Duration> {
+    let python = std::env::var("POWERTOOLS_PYTHON").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../.tools/venv/bin/python").to_owned()
+    });
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/powertools_batch.py");
+    let out = std::process::Command::new(&python)
+        .arg(script)
+        .arg(path)
+        .arg(ROUNDS.to_string())
+        .output();
+    match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .map(Duration::from_secs_f64),
+        Ok(o) => {
+            eprintln!(
+                "powertools run failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            None
+        }
+        Err(e) => {
+            eprintln!(
+                "cannot run {python}: {e} (set POWERTOOLS_PYTHON or run scripts/bench-lambdas.sh)"
+            );
+            None
+        }
+    }
+}
+
+async fn cold_start() -> Duration {
+    let mut q = QueueSpec::new("cold");
+    q.visibility_timeout_secs = 30;
+    let mut starts = Vec::new();
+    for _ in 0..5 {
+        let broker = MemoryBroker::with_topology(&Topology {
+            queues: vec![q.clone()],
+            ..Topology::default()
+        })
+        .await
+        .expect("memory");
+        let e = Event::new(
+            "/shop",
+            "OrderCreated",
+            serde_json::json!({"order_id": "o-1", "customer_email": "a@example.com", "shipping_city": "Lisbon", "items": [{"sku": "MUG-RED", "quantity": 1, "unit_price_cents": 1250}], "total_cents": 1250}),
+        );
+        broker
+            .publish_event(&Destination::queue("cold"), &e)
+            .await
+            .expect("publish");
+        let mut config = RunnerConfig::new(env!("CARGO_BIN_EXE_inventory"), Source::queue("cold"));
+        config.max_invocations = Some(1);
+        config.env = vec![("RUST_LOG".into(), "warn".into())];
+        let report = runner::run(
+            Arc::new(broker) as Arc<dyn Broker>,
+            config,
+            std::future::pending(),
+        )
+        .await
+        .expect("runner");
+        assert_eq!(report.failed_records, 0, "{report}");
+        starts.push(report.cold_start.expect("the bootstrap polled"));
+    }
+    median(starts)
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let raw = event_json();
+    let path = std::env::temp_dir().join(format!("courier-sqs-event-{}.json", std::process::id()));
+    std::fs::write(&path, &raw).expect("write event");
+    let router = Router::new().handle(
+        "OrderCreated",
+        handler_fn(|e: Event<serde_json::Value>, _ctx| async move {
+            std::hint::black_box(e);
+            Ok::<(), HandlerError>(())
+        }),
+    );
+    let adapter = SqsAdapter::new(router);
+    let parse = median(
+        (0..ROUNDS)
+            .map(|_| {
+                let start = Instant::now();
+                let event: SqsEvent = serde_json::from_str(&raw).expect("event");
+                std::hint::black_box(event);
+                start.elapsed()
+            })
+            .collect(),
+    );
+    let rust = rt.block_on(async {
+        let mut times = Vec::new();
+        for _ in 0..ROUNDS {
+            times.push(courier_round(&raw, &adapter).await);
+        }
+        median(times)
+    });
+    let python = powertools(&path);
+    let _ = std::fs::remove_file(&path);
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / RECORDS as f64;
+    println!("{RECORDS}-record SQS event, no-op handler, median of {ROUNDS} rounds (parse, dispatch, response)");
+    println!("courier SqsAdapter (Rust)             {:>8.2} µs/record (of which parsing the event JSON {:.2})", per(rust), per(parse));
+    match python {
+        Some(p) => {
+            println!(
+                "Powertools BatchProcessor (Python)    {:>8.2} µs/record",
+                per(p)
+            );
+            println!(
+                "ratio: courier takes {:.3}x the time of Powertools ({:.1}x faster)",
+                rust.as_secs_f64() / p.as_secs_f64(),
+                p.as_secs_f64() / rust.as_secs_f64()
+            );
+        }
+        None => println!("Powertools BatchProcessor (Python)    not measured (see above)"),
+    }
+    let cold = rt.block_on(cold_start());
+    println!(
+        "bootstrap cold start to first invocation request under the runner: {:.1} ms (median of 5)",
+        cold.as_secs_f64() * 1000.0
+    );
+}
