@@ -206,3 +206,43 @@ async fn a_panic_fails_its_record_only_and_duplicates_are_skipped() {
         "o-2 failed, so it is handled again"
     );
 }
+
+#[tokio::test]
+async fn sns_events_succeed_or_fail_the_invocation_with_the_reason() {
+    use aws_lambda_events::event::sns::SnsEvent;
+    use courier_lambdas::sns::SnsAdapter;
+    let path = format!("{}/tests/fixtures/sns.json", env!("CARGO_MANIFEST_DIR"));
+    let event: SnsEvent = serde_json::from_str(&std::fs::read_to_string(path).unwrap())
+        .expect("fixture parses as an SNS event");
+    let rec = Arc::new(Recorded::default());
+    let router = |fail: bool| {
+        let r = rec.clone();
+        Router::new().handle(
+            "OrderCreated",
+            handler_fn(move |e: Event<Order>, _ctx: Context| {
+                let r = r.clone();
+                async move {
+                    r.seen.lock().unwrap().push(e.data.order_id);
+                    if fail {
+                        Err(HandlerError::permanent("no such customer"))
+                    } else {
+                        Ok(())
+                    }
+                }
+            }),
+        )
+    };
+    SnsAdapter::new(router(false))
+        .handle(event.clone())
+        .await
+        .unwrap();
+    assert_eq!(*rec.seen.lock().unwrap(), ["o-1"]);
+    let err = SnsAdapter::new(router(true))
+        .handle(event)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "1 of 1 SNS record(s) failed: permanent: no such customer"
+    );
+}
