@@ -24,6 +24,10 @@ pub use courier_core::*;
 #[cfg(feature = "aws")]
 pub use courier_aws as aws;
 
+/// The Azure Service Bus backend (feature `azure`).
+#[cfg(feature = "azure")]
+pub use courier_azure as azure;
+
 pub mod demo;
 
 /// The README's examples, compiled as doc tests so that they stay true.
@@ -44,17 +48,16 @@ pub async fn connect(config: &Config) -> Result<Arc<dyn Broker>> {
         )),
         #[cfg(not(feature = "aws"))]
         Provider::Aws => Err(not_built(Provider::Aws, "aws")),
-        Provider::Azure => {
-            if config.azure.connection_string.is_none() {
-                return Err(Error::invalid_config(
-                    "provider 'azure' needs a connection string: set [azure] connection_string in courier.toml or COURIER_AZURE_CONNECTION_STRING",
-                ));
-            }
-            Err(not_built(Provider::Azure, "azure"))
-        }
+        #[cfg(feature = "azure")]
+        Provider::Azure => Ok(Arc::new(courier_azure::AzureBroker::connect(
+            &config.azure,
+        )?)),
+        #[cfg(not(feature = "azure"))]
+        Provider::Azure => Err(not_built(Provider::Azure, "azure")),
     }
 }
 
+#[cfg(not(all(feature = "aws", feature = "azure")))]
 fn not_built(provider: Provider, feature: &str) -> Error {
     Error::invalid_config(format!(
         "provider '{provider}' is not available in this build of courier: build it with the `{feature}` feature"

@@ -55,6 +55,13 @@ enum Command {
     Publish(publish::PublishArgs),
     /// Receive messages and print them.
     Receive(receive::ReceiveArgs),
+    /// Serve the Service Bus REST stand-in (a local test double, not Azure).
+    #[cfg(feature = "azure")]
+    AzureStandin {
+        /// Address to listen on (port 0: any free port).
+        #[arg(long, default_value = "127.0.0.1:9354")]
+        listen: std::net::SocketAddr,
+    },
     /// Run Lambda functions locally (feature `aws`).
     #[cfg(feature = "aws")]
     #[command(subcommand)]
@@ -115,6 +122,10 @@ impl Env {
 }
 
 pub(crate) async fn run(cli: Cli) -> Result<()> {
+    #[cfg(feature = "azure")]
+    if let Command::AzureStandin { listen } = cli.command {
+        return azure_standin(listen).await;
+    }
     let env = Env::new(&cli).await?;
     match cli.command {
         Command::Demo { keep_dead_letters } => {
@@ -136,6 +147,8 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
         Command::Receive(args) => receive::run(&env, args).await,
         #[cfg(feature = "aws")]
         Command::Lambda(cmd) => lambda::run(&env, cmd).await,
+        #[cfg(feature = "azure")]
+        Command::AzureStandin { .. } => unreachable!("handled before connecting"),
     }
 }
 
@@ -165,4 +178,26 @@ async fn run_demo(env: &Env, topology: &Topology, keep_dead_letters: bool) -> Re
         println!("(dead letters were read and removed; pass --keep-dead-letters to leave them)");
     }
     Ok(())
+}
+
+#[cfg(feature = "azure")]
+async fn azure_standin(listen: std::net::SocketAddr) -> Result<()> {
+    let standin = courier_azure::standin::StandIn::start(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    // The stand-in's own random key: printing it is the point (like an emulator's).
+    println!(
+        "Service Bus REST stand-in (a local test double, not Azure) listening on {}",
+        standin.endpoint()
+    );
+    println!("export COURIER_PROVIDER=azure");
+    println!("export COURIER_AZURE_ENDPOINT={}", standin.endpoint());
+    println!(
+        "export COURIER_AZURE_CONNECTION_STRING='{}'",
+        standin.connection_string().expose()
+    );
+    tokio::select! {
+        _ = standin.wait() => Ok(()),
+        _ = courier::worker::shutdown_signal() => Ok(()),
+    }
 }
