@@ -137,15 +137,7 @@ async fn ensure_topic(
         report.push("topic", name, ProvisionAction::Differs(why));
         return Ok(arn);
     }
-    let actual = inner
-        .sns
-        .get_topic_attributes()
-        .topic_arn(&arn)
-        .send()
-        .await
-        .map_err(|e| error::map("GetTopicAttributes", &what, e))?
-        .attributes
-        .unwrap_or_default();
+    let actual = inner.topic_attributes(&arn, &what).await?;
     let mut changed = Vec::new();
     for (key, value) in desired {
         if actual.get(key).is_none_or(|a| !same(a, &value)) {
@@ -272,16 +264,7 @@ async fn ensure_queue(
             other => return Err(other),
         },
     };
-    let actual = inner
-        .sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(Q::All)
-        .send()
-        .await
-        .map_err(|e| error::map("GetQueueAttributes", &what, e))?
-        .attributes
-        .unwrap_or_default();
+    let actual = inner.queue_attributes(&url, &what).await?;
     let arn = actual
         .get(&Q::QueueArn)
         .cloned()

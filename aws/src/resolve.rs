@@ -87,16 +87,7 @@ impl Inner {
             }
         }
         let url = url.ok_or_else(|| Error::not_found(what))?;
-        let attrs = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(QueueAttributeName::All)
-            .send()
-            .await
-            .map_err(|e| error::map("GetQueueAttributes", what, e))?
-            .attributes
-            .unwrap_or_default();
+        let attrs = self.queue_attributes(&url, what).await?;
         let get = |name: QueueAttributeName| attrs.get(&name).map(String::as_str);
         let info = Arc::new(QueueInfo {
             base: base.to_owned(),
@@ -125,15 +116,7 @@ impl Inner {
             .ok_or_else(|| Error::not_found(&what))?;
         let fifo = names::is_fifo(names::arn_name(&arn));
         let content_based_dedup = if fifo {
-            let attrs = self
-                .sns
-                .get_topic_attributes()
-                .topic_arn(&arn)
-                .send()
-                .await
-                .map_err(|e| error::map("GetTopicAttributes", &what, e))?
-                .attributes
-                .unwrap_or_default();
+            let attrs = self.topic_attributes(&arn, &what).await?;
             attrs.get("ContentBasedDeduplication").map(String::as_str) == Some("true")
         } else {
             false
@@ -146,6 +129,38 @@ impl Inner {
         });
         lock(&self.topics).insert(name.to_owned(), info.clone());
         Ok(info)
+    }
+
+    /// All attributes of the queue at `url`.
+    pub(crate) async fn queue_attributes(
+        &self,
+        url: &str,
+        what: &str,
+    ) -> Result<HashMap<QueueAttributeName, String>> {
+        let out = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::All)
+            .send()
+            .await;
+        Ok(out
+            .map_err(|e| error::map("GetQueueAttributes", what, e))?
+            .attributes
+            .unwrap_or_default())
+    }
+
+    /// All attributes of the topic `arn`.
+    pub(crate) async fn topic_attributes(
+        &self,
+        arn: &str,
+        what: &str,
+    ) -> Result<HashMap<String, String>> {
+        let out = self.sns.get_topic_attributes().topic_arn(arn).send().await;
+        Ok(out
+            .map_err(|e| error::map("GetTopicAttributes", what, e))?
+            .attributes
+            .unwrap_or_default())
     }
 
     /// Lists the account's topics (SNS has no lookup by name) for `name` or `name.fifo`.
