@@ -2,7 +2,6 @@
 //! stand-in, or against real Service Bus when `COURIER_TEST_AZURE_CONNECTION_STRING` is set
 //! (a namespace whose key may manage entities; tests create uniquely named ones).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use courier_azure::standin::StandIn;
@@ -212,5 +211,54 @@ async fn the_stand_in_refuses_unsigned_and_foreign_tokens() {
     let req = azure_core::Request::new(url, azure_core::Method::Post);
     let res = client.execute_request(&req).await.unwrap();
     assert_eq!(u16::from(res.status()), 401);
-    let _keep: Arc<()> = Arc::new(());
+}
+
+#[tokio::test]
+async fn the_stand_in_drops_duplicates_for_entities_that_ask() {
+    let standin = StandIn::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let conn = ConnectionString::parse(standin.connection_string().expose()).unwrap();
+    let http = courier_azure::connection::routed_client(
+        &conn,
+        Some(&standin.endpoint()),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let url = azure_core::Url::parse(&format!(
+        "{}/dedup?api-version=2017-04",
+        conn.namespace_url()
+    ))
+    .unwrap();
+    let mut req = azure_core::Request::new(url, azure_core::Method::Put);
+    req.set_body(
+        r#"<entry xmlns="http://www.w3.org/2005/Atom"><content type="application/xml"><QueueDescription xmlns="http://schemas.microsoft.com/netservices/2010/10/servicebus/connect"><LockDuration>PT30S</LockDuration><RequiresDuplicateDetection>true</RequiresDuplicateDetection><MaxDeliveryCount>5</MaxDeliveryCount></QueueDescription></content></entry>"#,
+    );
+    assert_eq!(
+        u16::from(http.execute_request(&req).await.unwrap().status()),
+        201
+    );
+    let b = AzureBroker::new(conn, Some(&standin.endpoint())).unwrap();
+    for body in ["first", "again"] {
+        b.publish(
+            &Destination::queue("dedup"),
+            Message::new(body).with_message_id("same-id"),
+        )
+        .await
+        .unwrap();
+    }
+    let d = b
+        .receive_one(&Source::queue("dedup"), Duration::from_secs(2))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(d.message().body, b"first");
+    d.ack().await.unwrap();
+    assert!(
+        b.receive_one(&Source::queue("dedup"), Duration::from_secs(1))
+            .await
+            .unwrap()
+            .is_none(),
+        "the duplicate was dropped"
+    );
 }
