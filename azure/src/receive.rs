@@ -121,6 +121,25 @@ fn delivery(source: &Source, res: PeekLockResponse) -> Result<Delivery> {
         .unwrap_or(HeaderMap(BTreeMap::new()));
     let mut message = wire::decode(res.body(), &headers.0);
     message.message_id = Some(props.message_id.clone());
+    // The crate's BrokerProperties leaves out why a message was dead-lettered.
+    let raw = headers
+        .0
+        .get("brokerproperties")
+        .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok());
+    if let Some(reason) = raw
+        .as_ref()
+        .and_then(|r| r.get("DeadLetterReason"))
+        .and_then(|r| r.as_str())
+    {
+        let detail = raw
+            .as_ref()
+            .and_then(|r| r.get("DeadLetterErrorDescription"))
+            .and_then(|d| d.as_str());
+        let text = detail.map_or_else(|| reason.to_owned(), |d| format!("{reason}: {d}"));
+        message
+            .attributes
+            .insert(courier_core::event::attr::DEAD_LETTER_REASON.into(), text);
+    }
     let now = OffsetDateTime::now_utc();
     let left = (props.locked_until_utc - now).max(time::Duration::ZERO);
     let info = DeliveryInfo {

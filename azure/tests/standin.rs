@@ -157,6 +157,8 @@ async fn locks_expire_renew_and_dead_letter_after_max_deliveries() {
         .unwrap()
         .expect("in $DeadLetterQueue");
     assert_eq!(dead.message().body, b"held");
+    let reason = &dead.message().attributes[courier_core::event::attr::DEAD_LETTER_REASON];
+    assert!(reason.starts_with("MaxDeliveryCountExceeded"), "{reason}");
 }
 
 #[tokio::test]

@@ -278,8 +278,13 @@ async fn receive(s: &StandInState, entity: &str, wait: Duration, and_delete: boo
     broker
         .entry("TimeToLive")
         .or_insert(json!(922_337_203_685.0));
-    if let Some(reason) = m.attributes.get("DeadLetterReason") {
-        broker.insert("DeadLetterReason".into(), json!(reason));
+    if let Some(why) = m
+        .attributes
+        .get(courier_core::event::attr::DEAD_LETTER_REASON)
+    {
+        // Moved by the delivery count: reported as the service reports it.
+        broker.insert("DeadLetterReason".into(), json!("MaxDeliveryCountExceeded"));
+        broker.insert("DeadLetterErrorDescription".into(), json!(why));
     }
     let mut res = Response::new(axum::body::Body::from(m.body.clone()));
     *res.status_mut() = if and_delete {
