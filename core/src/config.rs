@@ -215,7 +215,11 @@ impl Config {
                     self.azure.connection_string = Some(Secret::new(value))
                 }
                 "COURIER_AZURE_ENDPOINT" => self.azure.endpoint = Some(value),
-                other if other.starts_with("COURIER_TEST_") => {}
+                // Read by the tests, the Lambda functions and the example shop, not here.
+                other
+                    if ["COURIER_TEST_", "COURIER_LAMBDA_", "COURIER_SHOP_"]
+                        .iter()
+                        .any(|p| other.starts_with(p)) => {}
                 other => tracing::warn!(
                     variable = other,
                     known = ?ENV_VARS,
