@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use courier_core::filter::{Condition, Filter};
+use courier_core::filter::{Condition, Filter, Literal};
 
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
@@ -46,7 +46,13 @@ pub fn to_sql(filter: &Filter) -> String {
                     Condition::AnythingBut(list) => {
                         format!(
                             "{p} NOT IN ({})",
-                            list.iter().map(|v| quote(v)).collect::<Vec<_>>().join(", ")
+                            list.iter()
+                                .map(|l| match l {
+                                    Literal::Str(s) => quote(s),
+                                    Literal::Num(n) => number(*n),
+                                })
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         )
                     }
                     Condition::AnythingButPrefix(x) => {

@@ -69,6 +69,31 @@ impl Comparison {
     }
 }
 
+/// A value an `anything-but` condition excludes: a string, or a number (compared by value).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Literal {
+    /// Excludes this exact string.
+    Str(String),
+    /// Excludes attributes that are this number.
+    Num(f64),
+}
+
+impl Literal {
+    fn equals(&self, v: &str) -> bool {
+        match self {
+            Literal::Str(s) => s == v,
+            Literal::Num(n) => v.trim().parse::<f64>().ok() == Some(*n),
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        match self {
+            Literal::Str(s) => json!(s),
+            Literal::Num(n) => json!(n),
+        }
+    }
+}
+
 /// One condition on one attribute.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Condition {
@@ -79,7 +104,7 @@ pub enum Condition {
     /// Starts with this prefix.
     Prefix(String),
     /// Is present and equal to none of these.
-    AnythingBut(Vec<String>),
+    AnythingBut(Vec<Literal>),
     /// Is present and does not start with this prefix.
     AnythingButPrefix(String),
     /// Is a number satisfying every bound.
@@ -98,7 +123,7 @@ impl Condition {
             Condition::Equals(s) => v == s,
             Condition::EqualsNumber(n) => number() == Some(*n),
             Condition::Prefix(p) => v.starts_with(p.as_str()),
-            Condition::AnythingBut(list) => !list.iter().any(|s| s == v),
+            Condition::AnythingBut(list) => !list.iter().any(|l| l.equals(v)),
             Condition::AnythingButPrefix(p) => !v.starts_with(p.as_str()),
             Condition::Numeric(bounds) => {
                 number().is_some_and(|n| bounds.iter().all(|(op, b)| op.holds(n, *b)))
@@ -112,7 +137,9 @@ impl Condition {
             Condition::Equals(s) => json!(s),
             Condition::EqualsNumber(n) => json!(n),
             Condition::Prefix(p) => json!({ "prefix": p }),
-            Condition::AnythingBut(list) => json!({ "anything-but": list }),
+            Condition::AnythingBut(list) => {
+                json!({ "anything-but": list.iter().map(Literal::to_json).collect::<Vec<_>>() })
+            }
             Condition::AnythingButPrefix(p) => json!({ "anything-but": { "prefix": p } }),
             Condition::Numeric(bounds) => {
                 let flat: Vec<Value> = bounds
@@ -166,15 +193,19 @@ fn parse_condition(key: &str, v: &Value) -> Result<Condition, FilterError> {
                 ("prefix", _) => err(key, "prefix takes a non-empty string"),
                 ("exists", Value::Bool(b)) => Ok(Condition::Exists(*b)),
                 ("exists", _) => err(key, "exists takes true or false"),
-                ("anything-but", Value::String(s)) => Ok(Condition::AnythingBut(vec![s.clone()])),
+                ("anything-but", Value::String(s)) => {
+                    Ok(Condition::AnythingBut(vec![Literal::Str(s.clone())]))
+                }
                 ("anything-but", Value::Number(n)) => {
-                    Ok(Condition::AnythingBut(vec![n.to_string()]))
+                    Ok(Condition::AnythingBut(vec![Literal::Num(
+                        n.as_f64().unwrap_or(f64::NAN),
+                    )]))
                 }
                 ("anything-but", Value::Array(items)) if !items.is_empty() => items
                     .iter()
                     .map(|i| match i {
-                        Value::String(s) => Ok(s.clone()),
-                        Value::Number(n) => Ok(n.to_string()),
+                        Value::String(s) => Ok(Literal::Str(s.clone())),
+                        Value::Number(n) => Ok(Literal::Num(n.as_f64().unwrap_or(f64::NAN))),
                         _ => err(key, "anything-but lists strings or numbers"),
                     })
                     .collect::<Result<_, _>>()
@@ -341,6 +372,18 @@ mod tests {
         let f = filter(json!({"vip": [{"exists": false}]})).unwrap();
         assert!(f.matches(&attrs(&[])));
         assert!(!f.matches(&attrs(&[("vip", "yes")])));
+
+        let f = filter(json!({"retries": [{"anything-but": [0, "none"]}]})).unwrap();
+        assert!(f.matches(&attrs(&[("retries", "2")])));
+        assert!(
+            !f.matches(&attrs(&[("retries", "0.0")])),
+            "numbers compare by value"
+        );
+        assert!(!f.matches(&attrs(&[("retries", "none")])));
+        assert_eq!(
+            f.to_sns_policy(),
+            json!({"retries": [{"anything-but": [0.0, "none"]}]})
+        );
 
         let f = filter(json!({"env": [{"anything-but": {"prefix": "test"}}]})).unwrap();
         assert!(f.matches(&attrs(&[("env", "prod")])));

@@ -197,7 +197,7 @@ fn fifo_queues_filters_and_sql_agree() {
     );
     assert_eq!(
         out["sql_filters"]["orders-not-test"],
-        "(ce_source NOT IN ('/test', '/qa''s')) AND (env NOT LIKE 'staging%') AND (NOT EXISTS([gift-wrap])) AND (EXISTS(vip))"
+        "(ce_source NOT IN ('/test', '/qa''s')) AND (env NOT LIKE 'staging%') AND (NOT EXISTS([gift-wrap])) AND (retries NOT IN (0, 7)) AND (EXISTS(vip))"
     );
     assert_eq!(out["queues"]["payments-settle"]["max_receive_count"], 10);
 }
