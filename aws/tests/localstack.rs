@@ -57,6 +57,30 @@ async fn aws() -> AwsBroker {
     broker
 }
 
+/// A queue's URL and all its attributes, through the plain SDK.
+async fn queue_attributes(
+    b: &AwsBroker,
+    name: &str,
+) -> (String, HashMap<QueueAttributeName, String>) {
+    let url = b
+        .sqs()
+        .get_queue_url()
+        .queue_name(name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let out = b
+        .sqs()
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::All)
+        .send()
+        .await;
+    (url, out.unwrap().attributes.unwrap())
+}
+
 async fn dyn_broker() -> Arc<dyn Broker> {
     Arc::new(aws().await)
 }
@@ -75,25 +99,7 @@ async fn provisioning_sets_redrive_encryption_size_and_repairs_drift() {
         ..Topology::default()
     };
     b.provision(&t).await.unwrap();
-    let url = b
-        .sqs()
-        .get_queue_url()
-        .queue_name(&name)
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let attrs = b
-        .sqs()
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::All)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap();
+    let (url, attrs) = queue_attributes(&b, &name).await;
     let redrive: serde_json::Value =
         serde_json::from_str(&attrs[&QueueAttributeName::RedrivePolicy]).unwrap();
     assert!(
@@ -178,15 +184,7 @@ async fn plain_sdk_messages_and_sns_envelopes_arrive_as_raw_deliveries() {
     })
     .await
     .unwrap();
-    let url = b
-        .sqs()
-        .get_queue_url()
-        .queue_name(&name)
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let (url, attrs) = queue_attributes(&b, &name).await;
     b.sqs()
         .send_message()
         .queue_url(&url)
@@ -213,17 +211,7 @@ async fn plain_sdk_messages_and_sns_envelopes_arrive_as_raw_deliveries() {
         .unwrap()
         .topic_arn
         .unwrap();
-    let queue_arn = b
-        .sqs()
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&QueueAttributeName::QueueArn]
-        .clone();
+    let queue_arn = attrs[&QueueAttributeName::QueueArn].clone();
     b.sns()
         .subscribe()
         .topic_arn(&topic_arn)
@@ -392,25 +380,7 @@ async fn batch_entries_fail_individually_and_acks_batch() {
     // Concurrent acks share DeleteMessageBatch calls; each still answers for itself.
     let acks = futures_util::future::join_all(got.iter().map(|d| d.ack())).await;
     assert!(acks.iter().all(Result::is_ok), "{acks:?}");
-    let left: HashMap<_, _> = b
-        .sqs()
-        .get_queue_attributes()
-        .queue_url(
-            b.sqs()
-                .get_queue_url()
-                .queue_name(&name)
-                .send()
-                .await
-                .unwrap()
-                .queue_url
-                .unwrap(),
-        )
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap();
+    let (_, left) = queue_attributes(&b, &name).await;
     assert_eq!(
         left[&QueueAttributeName::ApproximateNumberOfMessagesNotVisible],
         "0"
