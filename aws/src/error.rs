@@ -80,7 +80,10 @@ where
         || code == "ValidationError"
         || code.starts_with("AWS.SimpleQueueService.")
     {
-        Error::InvalidInput { message }
+        Error::InvalidInput {
+            message,
+            source: Some(source),
+        }
     } else {
         Error::Backend {
             message,

@@ -135,17 +135,15 @@ impl Broker for AwsBroker {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            max_message_size: wire::SQS_MAX_MESSAGE_SIZE,
-            max_attributes: Some(wire::MAX_ATTRIBUTES),
-            max_delay: Some(MAX_DELAY),
-            fifo: true,
-            dedup: true,
-            explicit_dead_letter: true,
-            nack_delay: true,
-            time_to_live: false,
-            extend: true,
-        }
+        let mut c = Capabilities::new(wire::SQS_MAX_MESSAGE_SIZE);
+        c.max_attributes = Some(wire::MAX_ATTRIBUTES);
+        c.max_delay = Some(MAX_DELAY);
+        c.fifo = true;
+        c.dedup = true;
+        c.explicit_dead_letter = true;
+        c.nack_delay = true;
+        c.extend = true;
+        c
     }
 
     async fn provision(&self, topology: &Topology) -> Result<ProvisionReport> {

@@ -11,7 +11,7 @@
 //! FIFO queues (and the queues of FIFO topics' subscriptions) end in `.fifo`, their
 //! dead-letter queues too (`audit-dlq.fifo`).
 
-use courier_core::{Error, Result, Source};
+use courier_core::{Entity, Source};
 
 const FIFO_SUFFIX: &str = ".fifo";
 
@@ -20,17 +20,17 @@ pub fn topic_name(topic: &str, fifo: bool) -> String {
     with_suffix(topic.to_owned(), fifo)
 }
 
-/// The base of the SQS queue name of a source, without `-dlq` or `.fifo`.
-pub fn queue_base(source: &Source) -> Result<String> {
-    match source {
-        Source::Queue(name) => Ok(name.clone()),
-        Source::Subscription { topic, name } => Ok(subscription_queue_base(topic, name)),
-        Source::DeadLetter(inner) => match inner.as_ref() {
-            Source::DeadLetter(_) => Err(Error::invalid_input(
-                "a dead-letter queue has no dead-letter queue",
-            )),
-            other => Ok(dead_letter_base(&queue_base(other)?)),
-        },
+/// The base of the SQS queue name of a source, without `.fifo` (with `-dlq` for a
+/// dead-letter queue).
+pub fn queue_base(source: &Source) -> String {
+    let base = match source.entity() {
+        Entity::Queue(name) => name.clone(),
+        Entity::Subscription { topic, name } => subscription_queue_base(topic, name),
+    };
+    if source.is_dead_letter() {
+        dead_letter_base(&base)
+    } else {
+        base
     }
 }
 
@@ -82,18 +82,21 @@ mod tests {
     fn names_follow_the_table() {
         assert_eq!(topic_name("orders", true), "orders.fifo");
         assert_eq!(
-            queue_base(&Source::subscription("orders", "inventory")).unwrap(),
+            queue_base(&Source::subscription("orders", "inventory")),
             "orders-inventory"
         );
         assert_eq!(
-            queue_base(&Source::queue("audit").dead_letter()).unwrap(),
+            queue_base(&Source::queue("audit").dead_letter()),
             "audit-dlq"
         );
         assert_eq!(
             queue_name(&dead_letter_base("audit"), true),
             "audit-dlq.fifo"
         );
-        assert!(queue_base(&Source::queue("a").dead_letter().dead_letter()).is_err());
+        assert_eq!(
+            queue_base(&Source::queue("a").dead_letter().dead_letter()),
+            "a-dlq"
+        );
         assert_eq!(
             arn_name("arn:aws:sqs:us-east-1:000000000000:audit"),
             "audit"

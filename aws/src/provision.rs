@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use aws_sdk_sqs::types::QueueAttributeName as Q;
 use courier_core::topology::{SubscriptionSpec, TopicSpec};
-use courier_core::{Error, ProvisionAction, ProvisionReport, Result, Topology};
+use courier_core::{EntityKind, Error, ProvisionAction, ProvisionReport, Result, Topology};
 use serde_json::{json, Value};
 
 use crate::resolve::Inner;
@@ -42,7 +42,7 @@ pub(crate) async fn provision(inner: &Inner, topology: &Topology) -> Result<Prov
             max_receive: q.max_receive_count,
             visibility: q.visibility_timeout_secs,
         };
-        ensure_queue_pair(inner, &spec, None, "queue", &mut report).await?;
+        ensure_queue_pair(inner, &spec, None, EntityKind::Queue, &mut report).await?;
     }
     for s in &t.subscriptions {
         let topic = t
@@ -60,7 +60,7 @@ pub(crate) async fn provision(inner: &Inner, topology: &Topology) -> Result<Prov
             inner,
             &spec,
             Some(topic_arn),
-            "subscription queue",
+            EntityKind::Queue,
             &mut report,
         )
         .await?;
@@ -122,7 +122,7 @@ async fn ensure_topic(
             .send()
             .await
             .map_err(|e| error::map("CreateTopic", &what, e))?;
-        report.push("topic", name, ProvisionAction::Created);
+        report.push(EntityKind::Topic, name, ProvisionAction::Created);
         return out.topic_arn.ok_or_else(|| Error::Backend {
             message: format!("CreateTopic on {what} returned no ARN"),
             source: None,
@@ -134,7 +134,7 @@ async fn ensure_topic(
             names::arn_name(&arn),
             topic.fifo
         );
-        report.push("topic", name, ProvisionAction::Differs(why));
+        report.push(EntityKind::Topic, name, ProvisionAction::Differs(why));
         return Ok(arn);
     }
     let actual = inner.topic_attributes(&arn, &what).await?;
@@ -154,7 +154,7 @@ async fn ensure_topic(
         }
     }
     report.push(
-        "topic",
+        EntityKind::Topic,
         name,
         if changed.is_empty() {
             ProvisionAction::Unchanged
@@ -178,7 +178,7 @@ async fn ensure_queue_pair(
     inner: &Inner,
     spec: &QueueSpec,
     topic_arn: Option<&str>,
-    kind: &'static str,
+    kind: EntityKind,
     report: &mut ProvisionReport,
 ) -> Result<String> {
     let main_name = names::queue_name(&spec.base, spec.fifo);
@@ -197,7 +197,7 @@ async fn ensure_queue_pair(
     let mut dlq_static = common.clone();
     dlq_static.push((Q::MessageRetentionPeriod, DLQ_RETENTION_SECS.to_owned()));
     let main_for_dlq = main_name.clone();
-    let dlq_arn = ensure_queue(inner, report, "dead-letter queue", &dlq_name, dlq_static, move |arn| {
+    let dlq_arn = ensure_queue(inner, report, EntityKind::DeadLetterQueue, &dlq_name, dlq_static, move |arn| {
         let allow = json!({"redrivePermission": "byQueue", "sourceQueueArns": [names::sibling_arn(arn, &main_for_dlq)]});
         vec![(Q::RedriveAllowPolicy, allow.to_string())]
     })
@@ -241,7 +241,7 @@ async fn ensure_queue_pair(
 async fn ensure_queue(
     inner: &Inner,
     report: &mut ProvisionReport,
-    kind: &'static str,
+    kind: EntityKind,
     name: &str,
     fixed: Vec<(Q, String)>,
     dynamic: impl Fn(&str) -> Vec<(Q, String)>,
@@ -366,7 +366,7 @@ async fn ensure_subscription(
             .send()
             .await
             .map_err(|e| error::map("Subscribe", &what, e))?;
-        report.push("subscription", label, ProvisionAction::Created);
+        report.push(EntityKind::Subscription, label, ProvisionAction::Created);
         return Ok(());
     };
     let actual = inner
@@ -409,7 +409,7 @@ async fn ensure_subscription(
         }
     }
     report.push(
-        "subscription",
+        EntityKind::Subscription,
         label,
         if changed.is_empty() {
             ProvisionAction::Unchanged

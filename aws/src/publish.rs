@@ -240,7 +240,7 @@ async fn send_chunk(inner: &Inner, q: &QueueInfo, chunk: Vec<(usize, Prepared)>)
                     f.message.unwrap_or_default()
                 );
                 let err = if f.sender_fault {
-                    Error::InvalidInput { message }
+                    Error::invalid_input(message)
                 } else {
                     Error::transient(message)
                 };
@@ -295,7 +295,7 @@ async fn publish_chunk(inner: &Inner, t: &TopicInfo, chunk: Vec<(usize, Prepared
                     f.message.unwrap_or_default()
                 );
                 let err = if f.sender_fault {
-                    Error::InvalidInput { message }
+                    Error::invalid_input(message)
                 } else {
                     Error::transient(message)
                 };

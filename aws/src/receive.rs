@@ -29,7 +29,7 @@ pub(crate) async fn receive(
     max: usize,
     wait: Duration,
 ) -> Result<Vec<Delivery>> {
-    let base = names::queue_base(source)?;
+    let base = names::queue_base(source);
     let what = source.to_string();
     let q = inner.queue(&base, &what).await?;
     let deadline = Instant::now() + wait;
@@ -100,10 +100,7 @@ fn delivery(
         inner: inner.clone(),
         queue: q.clone(),
         receipt: m.receipt_handle.unwrap_or_default(),
-        dead_letter_of: source
-            .dead_letter_of()
-            .is_none()
-            .then(|| source.dead_letter()),
+        dead_letter_of: (!source.is_dead_letter()).then(|| source.dead_letter()),
     };
     Delivery::new(message, info, Box::new(settle))
 }
@@ -123,7 +120,8 @@ fn lock_lost_or(err: Error, queue: &str) -> Error {
         || text.contains("InvalidReceiptHandle")
     {
         Error::LockLost {
-            message: format!("queue '{queue}': {text}"),
+            message: format!("queue '{queue}'"),
+            source: Some(Box::new(err)),
         }
     } else {
         err
@@ -176,7 +174,7 @@ impl Settle for SqsSettle {
                 "dead-lettering a message that is already in a dead-letter queue",
             ));
         };
-        let dlq_base = names::queue_base(dlq_source)?;
+        let dlq_base = names::queue_base(dlq_source);
         send_dead_letter(
             &self.inner,
             &self.queue.base,

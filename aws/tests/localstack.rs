@@ -378,7 +378,7 @@ async fn batch_entries_fail_individually_and_acks_batch() {
     );
     let got = receive_n(&b, &Source::queue(&name), 2, Duration::from_secs(8)).await;
     // Concurrent acks share DeleteMessageBatch calls; each still answers for itself.
-    let acks = futures_util::future::join_all(got.iter().map(|d| d.ack())).await;
+    let acks = futures_util::future::join_all(got.into_iter().map(|d| d.ack())).await;
     assert!(acks.iter().all(Result::is_ok), "{acks:?}");
     let (_, left) = queue_attributes(&b, &name).await;
     assert_eq!(

@@ -26,8 +26,11 @@ pub(crate) fn status_error(status: StatusCode, what: &str, detail: &str) -> Erro
             what: what.to_owned(),
             source: None,
         },
-        409 => Error::Conflict { what: message },
-        400 | 413 => Error::InvalidInput { message },
+        409 => Error::Conflict {
+            what: message,
+            source: None,
+        },
+        400 | 413 => Error::invalid_input(message),
         429 | 500..=599 => Error::transient(message),
         _ => Error::Backend {
             message,

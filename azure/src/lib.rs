@@ -107,17 +107,11 @@ impl Broker for AzureBroker {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            max_message_size: wire::MAX_MESSAGE_SIZE,
-            max_attributes: None,
-            max_delay: Some(MAX_DELAY),
-            fifo: false,
-            dedup: false,
-            explicit_dead_letter: false,
-            nack_delay: false,
-            time_to_live: true,
-            extend: true,
-        }
+        let mut c = Capabilities::new(wire::MAX_MESSAGE_SIZE);
+        c.max_delay = Some(MAX_DELAY);
+        c.time_to_live = true;
+        c.extend = true;
+        c
     }
 
     async fn provision(&self, topology: &Topology) -> Result<ProvisionReport> {

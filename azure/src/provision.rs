@@ -4,7 +4,7 @@
 
 use azure_core::Method;
 use courier_core::topology::Topology;
-use courier_core::{Error, ProvisionAction, ProvisionReport, Result};
+use courier_core::{EntityKind, Error, ProvisionAction, ProvisionReport, Result};
 
 use crate::{atom, client, sql, AzureBroker};
 
@@ -85,7 +85,7 @@ async fn delete(b: &AzureBroker, path: &str, what: &str) -> Result<bool> {
 async fn ensure(
     b: &AzureBroker,
     report: &mut ProvisionReport,
-    kind: &'static str,
+    kind: EntityKind,
     path: &str,
     description: &str,
     settings: &[(&str, String)],
@@ -137,7 +137,7 @@ pub(crate) async fn provision(b: &AzureBroker, topology: &Topology) -> Result<Pr
         ensure(
             b,
             &mut report,
-            "topic",
+            EntityKind::Topic,
             &topic.name,
             "TopicDescription",
             &[],
@@ -156,7 +156,7 @@ pub(crate) async fn provision(b: &AzureBroker, topology: &Topology) -> Result<Pr
         ensure(
             b,
             &mut report,
-            "queue",
+            EntityKind::Queue,
             &q.name,
             "QueueDescription",
             &settings,
@@ -180,7 +180,7 @@ pub(crate) async fn provision(b: &AzureBroker, topology: &Topology) -> Result<Pr
         ensure(
             b,
             &mut report,
-            "subscription",
+            EntityKind::Subscription,
             &path,
             "SubscriptionDescription",
             &settings,
@@ -195,17 +195,19 @@ pub(crate) async fn provision(b: &AzureBroker, topology: &Topology) -> Result<Pr
         match (&wanted, existing) {
             (Some(sql), None) => {
                 put(b, &rule_path, atom::rule_entry(sql), false, &what).await?;
-                report.push("rule", rule_path, ProvisionAction::Created);
+                report.push(EntityKind::Rule, rule_path, ProvisionAction::Created);
             }
             (Some(sql), Some(have)) if have != *sql => {
                 put(b, &rule_path, atom::rule_entry(sql), true, &what).await?;
                 report.push(
-                    "rule",
+                    EntityKind::Rule,
                     rule_path,
                     ProvisionAction::Updated("SqlExpression".into()),
                 );
             }
-            (Some(_), Some(_)) => report.push("rule", rule_path, ProvisionAction::Unchanged),
+            (Some(_), Some(_)) => {
+                report.push(EntityKind::Rule, rule_path, ProvisionAction::Unchanged)
+            }
             (None, Some(_)) => {
                 // The filter was removed: receive everything again.
                 delete(b, &rule_path, &what).await?;
@@ -218,7 +220,7 @@ pub(crate) async fn provision(b: &AzureBroker, topology: &Topology) -> Result<Pr
                 )
                 .await?;
                 report.push(
-                    "rule",
+                    EntityKind::Rule,
                     rule_path,
                     ProvisionAction::Updated("removed; $Default restored".into()),
                 );

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use azure_core::headers::Headers;
 use azure_messaging_servicebus::prelude::{QueueClient, TopicClient};
 use azure_messaging_servicebus::service_bus::PeekLockResponse;
-use courier_core::{Delivery, DeliveryInfo, Error, Message, Result, Settle, Source};
+use courier_core::{Delivery, DeliveryInfo, Entity, Error, Message, Result, Settle, Source};
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
@@ -30,28 +30,22 @@ impl From<Headers> for HeaderMap {
     }
 }
 
-/// Entity path and description of a source (dead-letter queues are `…/$DeadLetterQueue`).
-fn path_of(source: &Source) -> Result<(String, Option<String>)> {
-    Ok(match source {
-        Source::Queue(q) => (q.clone(), None),
-        Source::Subscription { topic, name } => (topic.clone(), Some(name.clone())),
-        Source::DeadLetter(inner) => match inner.as_ref() {
-            Source::Queue(q) => (format!("{q}/$DeadLetterQueue"), None),
-            Source::Subscription { topic, name } => {
-                (topic.clone(), Some(format!("{name}/$DeadLetterQueue")))
-            }
-            Source::DeadLetter(_) => {
-                return Err(Error::invalid_input(
-                    "a dead-letter queue has no dead-letter queue",
-                ))
-            }
-        },
-    })
+/// Entity path and subscription of a source (dead-letter queues are `…/$DeadLetterQueue`).
+fn path_of(source: &Source) -> (String, Option<String>) {
+    let dlq = if source.is_dead_letter() {
+        "/$DeadLetterQueue"
+    } else {
+        ""
+    };
+    match source.entity() {
+        Entity::Queue(q) => (format!("{q}{dlq}"), None),
+        Entity::Subscription { topic, name } => (topic.clone(), Some(format!("{name}{dlq}"))),
+    }
 }
 
 async fn peek_lock(b: &AzureBroker, source: &Source, wait: Duration) -> Result<PeekLockResponse> {
     let what = source.to_string();
-    let (entity, subscription) = path_of(source)?;
+    let (entity, subscription) = path_of(source);
     let (ns, name, key) = (
         b.conn.namespace.clone(),
         b.conn.key_name.clone(),
@@ -169,8 +163,9 @@ impl LockedMessage {
     fn map(&self, e: azure_core::Error) -> Error {
         match client::core_error(e, &self.what) {
             // An unknown lock: it expired, or the message was settled elsewhere.
-            Error::NotFound { .. } => Error::LockLost {
+            e @ Error::NotFound { .. } => Error::LockLost {
                 message: format!("{}: the lock is gone (expired or settled)", self.what),
+                source: Some(Box::new(e)),
             },
             other => other,
         }

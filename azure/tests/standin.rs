@@ -140,7 +140,7 @@ async fn locks_expire_renew_and_dead_letter_after_max_deliveries() {
         .unwrap();
     assert_eq!(second.delivery_count(), 2);
     assert!(
-        matches!(first.ack().await, Err(Error::LockLost { .. })),
+        matches!(first.ack().await, Err(e) if matches!(e.error, Error::LockLost { .. })),
         "the first lock is gone"
     );
     second.nack(Duration::ZERO).await.unwrap();

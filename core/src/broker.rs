@@ -1,6 +1,5 @@
 //! The broker traits every backend implements, and the conveniences built on them.
 
-use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -10,6 +9,7 @@ use crate::delivery::Delivery;
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::message::{Destination, Message, Source};
+use crate::provision::ProvisionReport;
 use crate::topology::Topology;
 
 /// Sends messages.
@@ -63,7 +63,11 @@ pub trait Broker: Publisher + Consumer {
 
 /// What a backend can do natively. Requests beyond these fail with
 /// [`Error::Unsupported`] or [`Error::PayloadTooLarge`], never silently.
+///
+/// New capabilities may be added; a backend starts from [`Capabilities::new`] (nothing
+/// beyond publish and receive) and sets what it can do.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Capabilities {
     /// Largest message (body plus attributes) in bytes.
     pub max_message_size: usize,
@@ -85,75 +89,22 @@ pub struct Capabilities {
     pub extend: bool,
 }
 
-/// What happened to one entity during [`Broker::provision`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProvisionAction {
-    /// It did not exist and was created.
-    Created,
-    /// It existed as asked.
-    Unchanged,
-    /// It existed with other settings and was updated; the text says what changed.
-    Updated(String),
-    /// It existed with other settings that cannot be changed in place; the text says which.
-    Differs(String),
-}
-
-/// One line of a [`ProvisionReport`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProvisionedEntity {
-    /// `topic`, `queue`, `subscription` or `dead-letter queue`.
-    pub kind: &'static str,
-    /// The entity's name as the backend knows it.
-    pub name: String,
-    /// What was done.
-    pub action: ProvisionAction,
-}
-
-/// What [`Broker::provision`] did, entity by entity.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ProvisionReport {
-    /// One entry per entity, in creation order.
-    pub entities: Vec<ProvisionedEntity>,
-}
-
-impl ProvisionReport {
-    /// Records one entity.
-    pub fn push(&mut self, kind: &'static str, name: impl Into<String>, action: ProvisionAction) {
-        self.entities.push(ProvisionedEntity {
-            kind,
-            name: name.into(),
-            action,
-        });
-    }
-
-    /// How many entities got this action (compared by variant).
-    pub fn count(&self, action: &ProvisionAction) -> usize {
-        self.entities
-            .iter()
-            .filter(|e| std::mem::discriminant(&e.action) == std::mem::discriminant(action))
-            .count()
-    }
-
-    /// Whether nothing was created or updated.
-    pub fn is_unchanged(&self) -> bool {
-        self.entities
-            .iter()
-            .all(|e| e.action == ProvisionAction::Unchanged)
-    }
-}
-
-impl fmt::Display for ProvisionReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for e in &self.entities {
-            let action = match &e.action {
-                ProvisionAction::Created => "created".to_owned(),
-                ProvisionAction::Unchanged => "unchanged".to_owned(),
-                ProvisionAction::Updated(what) => format!("updated ({what})"),
-                ProvisionAction::Differs(what) => format!("DIFFERS, left as is ({what})"),
-            };
-            writeln!(f, "{:<18} {:<40} {action}", e.kind, e.name)?;
+impl Capabilities {
+    /// A backend that can publish and receive messages up to `max_message_size` bytes, and
+    /// nothing more: no attribute limit, no delays, no FIFO, no dedup, no explicit
+    /// dead-lettering, no delayed nack, no time to live, no lock extension.
+    pub fn new(max_message_size: usize) -> Self {
+        Capabilities {
+            max_message_size,
+            max_attributes: None,
+            max_delay: None,
+            fifo: false,
+            dedup: false,
+            explicit_dead_letter: false,
+            nack_delay: false,
+            time_to_live: false,
+            extend: false,
         }
-        Ok(())
     }
 }
 

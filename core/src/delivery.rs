@@ -1,7 +1,8 @@
 //! A received message and its settlement.
 
+use std::borrow::Cow;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -44,14 +45,29 @@ pub struct DeliveryInfo {
 /// A received message, to be settled with [`ack`](Delivery::ack),
 /// [`nack`](Delivery::nack) or [`dead_letter`](Delivery::dead_letter).
 ///
-/// A delivery dropped unsettled is not lost: it becomes visible again when its visibility
-/// timeout or lock expires. After one successful settlement, further ones fail with
-/// [`Error::AlreadySettled`]; a failed settlement can be retried.
+/// Settling consumes the delivery, so a delivery is settled at most once; a settlement
+/// that fails hands the delivery back in its [`SettleError`], to retry or to drop. A
+/// delivery dropped unsettled is not lost: it becomes visible again when its visibility
+/// timeout or lock expires.
+///
+/// ```
+/// use std::time::Duration;
+/// use courier_core::{Broker, ConsumerExt, Destination, MemoryBroker, Message, Publisher, Source, Topology};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let broker = MemoryBroker::new();
+/// broker.provision(&Topology::from_yaml("queues: [{name: audit}]", "inline")?).await?;
+/// broker.publish(&Destination::queue("audit"), Message::new("hello")).await?;
+/// let delivery = broker.receive_one(&Source::queue("audit"), Duration::from_secs(1)).await?.expect("a message");
+/// assert_eq!(delivery.message().body, b"hello");
+/// delivery.ack().await?; // consumed: it cannot be settled twice
+/// # Ok::<(), courier_core::Error>(())
+/// # }).unwrap();
+/// ```
 pub struct Delivery {
-    message: Message,
+    message: Arc<Message>,
     info: DeliveryInfo,
     settle: Box<dyn Settle>,
-    settled: AtomicBool,
 }
 
 impl fmt::Debug for Delivery {
@@ -59,24 +75,70 @@ impl fmt::Debug for Delivery {
         f.debug_struct("Delivery")
             .field("message", &self.message)
             .field("info", &self.info)
-            .field("settled", &self.settled.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
 
+/// A settlement that failed: the error, and the delivery handed back so that the
+/// settlement can be retried (or the delivery dropped, to come back after its lock).
+///
+/// It converts into [`Error`], so `?` works in functions returning courier's `Result`.
+pub struct SettleError {
+    /// Why the settlement failed.
+    pub error: Error,
+    /// The delivery, still unsettled (boxed: it is large and the error path is rare).
+    pub delivery: Box<Delivery>,
+}
+
+impl fmt::Debug for SettleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SettleError")
+            .field("error", &self.error)
+            .field("delivery", &self.delivery.info.broker_message_id)
+            .finish()
+    }
+}
+
+impl fmt::Display for SettleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.error, f)
+    }
+}
+
+impl std::error::Error for SettleError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.source()
+    }
+}
+
+impl From<SettleError> for Error {
+    fn from(e: SettleError) -> Self {
+        e.error
+    }
+}
+
 impl Delivery {
-    /// Assembles a delivery; called by backends.
-    pub fn new(message: Message, info: DeliveryInfo, settle: Box<dyn Settle>) -> Self {
+    /// Assembles a delivery; called by backends. (A backend that keeps the message, like
+    /// the in-memory one, passes an `Arc` and shares it instead of copying.)
+    pub fn new(
+        message: impl Into<Arc<Message>>,
+        info: DeliveryInfo,
+        settle: Box<dyn Settle>,
+    ) -> Self {
         Delivery {
-            message,
+            message: message.into(),
             info,
             settle,
-            settled: AtomicBool::new(false),
         }
     }
 
     /// The message as received (raw: body, attributes, ids).
     pub fn message(&self) -> &Message {
+        &self.message
+    }
+
+    /// The message, shared (cheap to clone; what a handler's [`Context`](crate::worker::Context) holds).
+    pub fn shared_message(&self) -> &Arc<Message> {
         &self.message
     }
 
@@ -90,8 +152,8 @@ impl Delivery {
         self.info.delivery_count
     }
 
-    /// The CloudEvents type, if the message is a (binary mode) event.
-    pub fn event_type(&self) -> Option<&str> {
+    /// The CloudEvents type, if the message is an event (binary or structured mode).
+    pub fn event_type(&self) -> Option<Cow<'_, str>> {
         event::event_type(&self.message)
     }
 
@@ -100,50 +162,36 @@ impl Delivery {
         Event::from_message(&self.message)
     }
 
-    /// Whether it has been settled.
-    pub fn is_settled(&self) -> bool {
-        self.settled.load(Ordering::Acquire)
-    }
-
-    fn check_open(&self) -> Result<()> {
-        if self.is_settled() {
-            Err(Error::AlreadySettled)
-        } else {
-            Ok(())
-        }
-    }
-
-    fn mark(&self, result: Result<()>) -> Result<()> {
-        if result.is_ok() {
-            self.settled.store(true, Ordering::Release);
-        }
-        result
+    fn handed_back(self, result: Result<()>) -> Result<(), SettleError> {
+        result.map_err(|error| SettleError {
+            error,
+            delivery: Box::new(self),
+        })
     }
 
     /// Acknowledges: the message is done and removed.
-    pub async fn ack(&self) -> Result<()> {
-        self.check_open()?;
-        self.mark(self.settle.ack().await)
+    pub async fn ack(self) -> Result<(), SettleError> {
+        let result = self.settle.ack().await;
+        self.handed_back(result)
     }
 
     /// Gives the message back, to be delivered again after `after`.
     ///
     /// Backends that cannot delay a redelivery answer [`Error::Unsupported`] for a non-zero
     /// `after` (see [`Capabilities::nack_delay`](crate::Capabilities::nack_delay)).
-    pub async fn nack(&self, after: Duration) -> Result<()> {
-        self.check_open()?;
-        self.mark(self.settle.nack(after).await)
+    pub async fn nack(self, after: Duration) -> Result<(), SettleError> {
+        let result = self.settle.nack(after).await;
+        self.handed_back(result)
     }
 
     /// Moves the message to its dead-letter queue with `reason`.
-    pub async fn dead_letter(&self, reason: &str) -> Result<()> {
-        self.check_open()?;
-        self.mark(self.settle.dead_letter(&self.message, reason).await)
+    pub async fn dead_letter(self, reason: &str) -> Result<(), SettleError> {
+        let result = self.settle.dead_letter(&self.message, reason).await;
+        self.handed_back(result)
     }
 
     /// Keeps the message from other consumers for `by` from now (a longer-running handler).
     pub async fn extend(&self, by: Duration) -> Result<()> {
-        self.check_open()?;
         self.settle.extend(by).await
     }
 }

@@ -8,6 +8,7 @@
 //! attributes may send *structured mode* instead (a JSON body with `specversion`, `id`,
 //! `type`, … and `data`); [`Event::from_message`] reads both.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -181,7 +182,8 @@ impl<T: Serialize> Event<T> {
             )));
         }
         let body = serde_json::to_vec(&self.data).map_err(|e| Error::InvalidInput {
-            message: format!("event data of '{}' does not serialize: {e}", self.ty),
+            message: format!("event data of '{}' does not serialize", self.ty),
+            source: Some(Box::new(e)),
         })?;
         let mut m = Message::new(body)
             .with_content_type(content_type)
@@ -211,9 +213,69 @@ impl<T: Serialize> Event<T> {
     }
 }
 
-/// The event type of a message, if it carries one (binary mode `ce_type`).
-pub fn event_type(message: &Message) -> Option<&str> {
-    message.attributes.get(attr::TYPE).map(String::as_str)
+/// What a consumer needs of an event before it decodes the data: its type (to route),
+/// and its source and id (to deduplicate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventHead<'a> {
+    /// The event type.
+    pub ty: Cow<'a, str>,
+    /// The event source, if present.
+    pub source: Option<Cow<'a, str>>,
+    /// The event id, if present.
+    pub id: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct StructuredHead {
+    specversion: String,
+    #[serde(rename = "type")]
+    ty: String,
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
+}
+
+/// The head of the event a message carries, in binary mode (the `ce_type`, `ce_source`
+/// and `ce_id` attributes, borrowed) or structured mode (read from the JSON body); `None`
+/// when the message is not a CloudEvent.
+pub fn head(message: &Message) -> Option<EventHead<'_>> {
+    if let Some(ty) = message.attributes.get(attr::TYPE) {
+        let get = |name| {
+            message
+                .attributes
+                .get(name)
+                .map(|v| Cow::Borrowed(v.as_str()))
+        };
+        return Some(EventHead {
+            ty: Cow::Borrowed(ty),
+            source: get(attr::SOURCE),
+            id: get(attr::ID),
+        });
+    }
+    if !may_be_structured(message) {
+        return None;
+    }
+    let h: StructuredHead = serde_json::from_slice(&message.body).ok()?;
+    h.specversion.starts_with("1.").then_some(EventHead {
+        ty: Cow::Owned(h.ty),
+        source: h.source.map(Cow::Owned),
+        id: h.id.map(Cow::Owned),
+    })
+}
+
+/// The event type of a message, if it is a CloudEvent (binary or structured mode).
+pub fn event_type(message: &Message) -> Option<Cow<'_, str>> {
+    head(message).map(|h| h.ty)
+}
+
+fn may_be_structured(m: &Message) -> bool {
+    let structured_ct = m
+        .content_type
+        .as_deref()
+        .is_some_and(|ct| ct.starts_with(STRUCTURED_CONTENT_TYPE));
+    (structured_ct || is_json(m.content_type.as_deref()))
+        && m.body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
 }
 
 impl<T: DeserializeOwned> Event<T> {
@@ -270,11 +332,7 @@ impl<T: DeserializeOwned> Event<T> {
         let not_event = || {
             Error::decode("not a CloudEvent: no ce_type attribute and the body is not a structured CloudEvent")
         };
-        let structured_ct = m
-            .content_type
-            .as_deref()
-            .is_some_and(|ct| ct.starts_with(STRUCTURED_CONTENT_TYPE));
-        if !structured_ct && !is_json(m.content_type.as_deref()) {
+        if !may_be_structured(m) {
             return Err(not_event());
         }
         let mut doc: serde_json::Map<String, serde_json::Value> =
@@ -428,6 +486,15 @@ mod tests {
         assert_eq!(e.data.order_id, "o-9");
         assert_eq!(e.attributes["tenant"], "acme");
         assert_eq!(e.time.unwrap().to_rfc3339(), "2026-11-26T10:00:00+00:00");
+        let h = head(&m).expect("a structured event has a head");
+        assert_eq!(
+            (h.ty.as_ref(), h.source.as_deref(), h.id.as_deref()),
+            ("OrderCreated", Some("/legacy"), Some("e-9")),
+            "routed and deduplicated on the decoded event, not only on ce_type"
+        );
+        let plain_json = Message::new(r#"{"type":"OrderCreated"}"#);
+        assert_eq!(head(&plain_json), None, "no specversion: not an event");
+        assert_eq!(head(&Message::new(vec![0xff, 0x00])), None);
     }
 
     #[test]

@@ -30,29 +30,31 @@
 //! ```
 #![deny(missing_docs, unreachable_pub, rustdoc::broken_intra_doc_links)]
 
+pub mod batch;
 mod broker;
 pub mod config;
 mod delivery;
+pub mod duration;
 mod error;
 pub mod event;
 pub mod filter;
 pub mod memory;
 mod message;
+mod provision;
 pub mod topology;
+pub mod wire;
 pub mod worker;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
-pub use broker::{
-    Broker, Capabilities, Consumer, ConsumerExt, ProvisionAction, ProvisionReport,
-    ProvisionedEntity, Publisher, PublisherExt,
-};
+pub use broker::{Broker, Capabilities, Consumer, ConsumerExt, Publisher, PublisherExt};
 pub use config::{Config, Provider, Secret};
-pub use delivery::{Delivery, DeliveryInfo, Settle};
+pub use delivery::{Delivery, DeliveryInfo, Settle, SettleError};
 pub use error::{display_chain, BoxError, Error, Result};
 pub use event::Event;
 pub use filter::Filter;
 pub use memory::MemoryBroker;
-pub use message::{Destination, Message, Source};
+pub use message::{Destination, Entity, Message, Source};
+pub use provision::{Drift, EntityKind, ProvisionAction, ProvisionReport, ProvisionedEntity};
 pub use topology::Topology;

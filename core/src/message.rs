@@ -53,9 +53,9 @@ impl FromStr for Destination {
     }
 }
 
-/// Where a consumer reads.
+/// The entity a [`Source`] reads from: a queue, or a subscription of a topic.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Source {
+pub enum Entity {
     /// A queue.
     Queue(String),
     /// A subscription of a topic.
@@ -65,48 +65,92 @@ pub enum Source {
         /// The subscription's name.
         name: String,
     },
-    /// The dead-letter queue of a queue or subscription.
-    DeadLetter(Box<Source>),
+}
+
+/// Where a consumer reads: a queue or a subscription, or the dead-letter queue of one.
+///
+/// The dead-letter queue is a flag, not a nesting: a dead-letter queue has no
+/// dead-letter queue of its own, and the type cannot say otherwise.
+///
+/// ```
+/// use courier_core::{Entity, Source};
+///
+/// let inventory: Source = "subscription:orders/inventory".parse()?;
+/// let dlq = inventory.dead_letter();
+/// assert!(dlq.is_dead_letter());
+/// assert_eq!(dlq.entity(), &Entity::Subscription { topic: "orders".into(), name: "inventory".into() });
+/// assert_eq!(dlq.to_string(), "subscription:orders/inventory (dead-letter queue)");
+/// assert_eq!(dlq.dead_letter_of(), Some(inventory));
+/// # Ok::<(), courier_core::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Source {
+    entity: Entity,
+    dead_letter: bool,
 }
 
 impl Source {
     /// A queue source.
     pub fn queue(name: impl Into<String>) -> Self {
-        Source::Queue(name.into())
+        Source {
+            entity: Entity::Queue(name.into()),
+            dead_letter: false,
+        }
     }
 
     /// A subscription source.
     pub fn subscription(topic: impl Into<String>, name: impl Into<String>) -> Self {
-        Source::Subscription {
-            topic: topic.into(),
-            name: name.into(),
+        Source {
+            entity: Entity::Subscription {
+                topic: topic.into(),
+                name: name.into(),
+            },
+            dead_letter: false,
         }
     }
 
-    /// The dead-letter queue of this source.
-    ///
-    /// The dead-letter queue of a dead-letter queue does not exist; backends answer
-    /// [`Error::InvalidInput`] for it.
+    /// The dead-letter queue of this source (itself, when it is one already).
     pub fn dead_letter(&self) -> Self {
-        Source::DeadLetter(Box::new(self.clone()))
+        Source {
+            entity: self.entity.clone(),
+            dead_letter: true,
+        }
+    }
+
+    /// Whether this is a dead-letter queue.
+    pub fn is_dead_letter(&self) -> bool {
+        self.dead_letter
     }
 
     /// For a dead-letter source, the source it belongs to; `None` otherwise.
-    pub fn dead_letter_of(&self) -> Option<&Source> {
-        match self {
-            Source::DeadLetter(inner) => Some(inner),
-            _ => None,
+    pub fn dead_letter_of(&self) -> Option<Source> {
+        self.dead_letter.then(|| self.main())
+    }
+
+    /// The queue or subscription itself, without the dead-letter flag.
+    pub fn main(&self) -> Source {
+        Source {
+            entity: self.entity.clone(),
+            dead_letter: false,
         }
+    }
+
+    /// The queue or subscription read from.
+    pub fn entity(&self) -> &Entity {
+        &self.entity
     }
 }
 
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Source::Queue(name) => write!(f, "queue:{name}"),
-            Source::Subscription { topic, name } => write!(f, "subscription:{topic}/{name}"),
-            Source::DeadLetter(inner) => write!(f, "{inner} (dead-letter queue)"),
+        match &self.entity {
+            Entity::Queue(name) => write!(f, "queue:{name}")?,
+            Entity::Subscription { topic, name } => write!(f, "subscription:{topic}/{name}")?,
         }
+        if self.dead_letter {
+            f.write_str(" (dead-letter queue)")?;
+        }
+        Ok(())
     }
 }
 
@@ -275,7 +319,8 @@ mod tests {
             s.dead_letter().to_string(),
             "subscription:orders/inventory (dead-letter queue)"
         );
-        assert_eq!(s.dead_letter().dead_letter_of(), Some(&s));
+        assert_eq!(s.dead_letter().dead_letter_of(), Some(s.clone()));
+        assert_eq!(s.dead_letter().dead_letter(), s.dead_letter(), "no nesting");
         for bad in [
             "subscription:orders",
             "subscription:/x",

@@ -6,18 +6,13 @@
 //! permanent failure is failed too (with its reason) rather than dropped: nothing is lost,
 //! at the price of the two pointless retries. Configure an on-failure destination.
 
-use std::panic::AssertUnwindSafe;
-
 use aws_lambda_events::event::sns::{SnsEvent, SnsRecord};
-use courier_core::event::attr;
-use courier_core::worker::{Context, HandlerError, Router};
+use courier_core::worker::{Context, Outcome, Pipeline, Router};
 use courier_core::{Message, Source};
-use futures_util::FutureExt;
-use tracing::Instrument;
 
 /// Runs a [`Router`]'s handlers over SNS events.
 pub struct SnsAdapter {
-    router: Router,
+    pipeline: Pipeline,
 }
 
 /// Why an SNS invocation failed.
@@ -35,7 +30,9 @@ pub struct SnsFailure {
 impl SnsAdapter {
     /// An adapter with these handlers.
     pub fn new(router: Router) -> Self {
-        SnsAdapter { router }
+        SnsAdapter {
+            pipeline: Pipeline::new(router),
+        }
     }
 
     /// Handles one SNS event: `Ok` when every record succeeded.
@@ -43,14 +40,7 @@ impl SnsAdapter {
         let total = event.records.len();
         let mut reasons = Vec::new();
         for r in &event.records {
-            let message = message_of(r);
-            let span = tracing::info_span!(
-                "courier.lambda.sns",
-                message_id = %r.sns.message_id,
-                event.id = message.attributes.get(attr::ID).map(String::as_str).unwrap_or(""),
-                traceparent = message.attributes.get(attr::TRACEPARENT).map(String::as_str).unwrap_or(""),
-            );
-            if let Err(reason) = self.record(r, &message).instrument(span).await {
+            if let Err(reason) = self.record(r).await {
                 reasons.push(reason);
             }
         }
@@ -65,23 +55,17 @@ impl SnsAdapter {
         }
     }
 
-    async fn record(&self, r: &SnsRecord, message: &Message) -> Result<(), String> {
-        let route = self.router.route_for(message)?;
-        let ctx = Context {
-            source: Source::queue(courier_aws::names::arn_name(&r.sns.topic_arn).to_owned()),
-            delivery_count: 1,
-            broker_message_id: r.sns.message_id.clone(),
-            attributes: message.attributes.clone(),
-        };
-        match AssertUnwindSafe(route.dispatch(message, &ctx))
-            .catch_unwind()
-            .await
-        {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e @ (HandlerError::Retry(_) | HandlerError::Permanent(_)))) => {
-                Err(e.to_string())
-            }
-            Err(_) => Err("handler panicked".to_owned()),
+    async fn record(&self, r: &SnsRecord) -> Result<(), String> {
+        let ctx = Context::new(
+            Source::queue(courier_aws::names::arn_name(&r.sns.topic_arn).to_owned()),
+            1,
+            r.sns.message_id.clone(),
+            message_of(r),
+        );
+        match self.pipeline.process(ctx).await {
+            Outcome::Ack | Outcome::Duplicate => Ok(()),
+            Outcome::Retry { reason, .. } => Err(format!("retry: {reason}")),
+            Outcome::DeadLetter { reason } => Err(reason),
         }
     }
 }

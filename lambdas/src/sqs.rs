@@ -17,16 +17,15 @@
 //! reported failed too, so that the group's order holds.
 
 use std::collections::HashSet;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use courier_core::event::attr;
-use courier_core::worker::{Context, HandlerError, IdempotencyStore, Router};
+use courier_core::worker::{
+    Context, IdempotencyStore, Outcome as Decision, Pipeline, Router, DEFAULT_LEASE,
+};
 use courier_core::{display_chain, Message, Result, Source};
-use futures_util::{FutureExt, StreamExt};
-use tracing::Instrument;
+use futures_util::StreamExt;
 
 /// Where permanent failures go: the dead-letter queue of the record's queue.
 #[async_trait]
@@ -44,11 +43,9 @@ impl DeadLetterSink for courier_aws::AwsBroker {
 
 /// Runs a [`Router`]'s handlers over SQS events.
 pub struct SqsAdapter {
-    router: Router,
+    pipeline: Pipeline,
     dead_letters: Option<Arc<dyn DeadLetterSink>>,
-    idempotency: Option<Arc<dyn IdempotencyStore>>,
     concurrency: usize,
-    max_attempts: Option<u32>,
 }
 
 /// What became of one record.
@@ -63,11 +60,9 @@ impl SqsAdapter {
     /// reported failed, for the redrive policy), records 16 at a time.
     pub fn new(router: Router) -> Self {
         SqsAdapter {
-            router,
+            pipeline: Pipeline::new(router),
             dead_letters: None,
-            idempotency: None,
             concurrency: 16,
-            max_attempts: None,
         }
     }
 
@@ -77,9 +72,9 @@ impl SqsAdapter {
         self
     }
 
-    /// Skips events whose id the store has seen.
+    /// Skips events the store knows were handled (claims held for the default lease).
     pub fn idempotency(mut self, store: Arc<dyn IdempotencyStore>) -> Self {
-        self.idempotency = Some(store);
+        self.pipeline = self.pipeline.idempotency(store, DEFAULT_LEASE);
         self
     }
 
@@ -92,7 +87,7 @@ impl SqsAdapter {
     /// Dead-letter a retried record (with the reason) once it has been received this
     /// many times, instead of waiting for the redrive policy.
     pub fn max_attempts(mut self, n: u32) -> Self {
-        self.max_attempts = Some(n.max(1));
+        self.pipeline = self.pipeline.max_attempts(Some(n));
         self
     }
 
@@ -139,88 +134,25 @@ impl SqsAdapter {
         response
     }
 
+    /// Runs the pipeline for one record and translates its outcome.
     async fn record(&self, r: &SqsMessage) -> Outcome {
-        let message = message_of(r);
-        let span = tracing::info_span!(
-            "courier.lambda.record",
-            message_id = r.message_id.as_deref().unwrap_or(""),
-            event.id = message
-                .attributes
-                .get(attr::ID)
-                .map(String::as_str)
-                .unwrap_or(""),
-            event.r#type = message
-                .attributes
-                .get(attr::TYPE)
-                .map(String::as_str)
-                .unwrap_or(""),
-            traceparent = message
-                .attributes
-                .get(attr::TRACEPARENT)
-                .map(String::as_str)
-                .unwrap_or(""),
-        );
-        self.decide(r, message).instrument(span).await
-    }
-
-    async fn decide(&self, r: &SqsMessage, message: Message) -> Outcome {
+        let message = Arc::new(message_of(r));
         let queue = queue_name(r);
-        let route = match self.router.route_for(&message) {
-            Ok(route) => route,
-            Err(why) => return self.dead_letter(&queue, &message, &why).await,
-        };
-        let event_id = message.attributes.get(attr::ID).cloned();
-        if let (Some(store), Some(id)) = (&self.idempotency, &event_id) {
-            match store.seen(id).await {
-                Ok(true) => {
-                    tracing::info!("event already handled; reporting the duplicate done");
-                    return Outcome::Done;
-                }
-                Ok(false) => {}
-                Err(e) => {
-                    tracing::warn!(error = %display_chain(&e), "idempotency store unavailable; handling anyway")
-                }
-            }
-        }
         let delivery_count = r
             .attributes
             .get("ApproximateReceiveCount")
             .and_then(|c| c.parse().ok())
             .unwrap_or(1);
-        let ctx = Context {
-            source: Source::queue(queue.clone()),
+        let ctx = Context::new(
+            Source::queue(queue.clone()),
             delivery_count,
-            broker_message_id: r.message_id.clone().unwrap_or_default(),
-            attributes: message.attributes.clone(),
-        };
-        let result = AssertUnwindSafe(route.dispatch(&message, &ctx))
-            .catch_unwind()
-            .await;
-        match result {
-            Ok(Ok(())) => {
-                if let (Some(store), Some(id)) = (&self.idempotency, &event_id) {
-                    if let Err(e) = store.record(id).await {
-                        tracing::warn!(error = %display_chain(&e), "could not record the event as handled");
-                    }
-                }
-                Outcome::Done
-            }
-            Ok(Err(HandlerError::Permanent(reason))) => {
-                self.dead_letter(&queue, &message, &format!("permanent: {reason}"))
-                    .await
-            }
-            Ok(Err(HandlerError::Retry(reason))) => {
-                if self.max_attempts.is_some_and(|max| delivery_count >= max) {
-                    let why = format!("gave up after {delivery_count} attempts: {reason}");
-                    return self.dead_letter(&queue, &message, &why).await;
-                }
-                tracing::info!(%reason, attempt = delivery_count, "retrying: reported as a batch item failure");
-                Outcome::Failed
-            }
-            Err(_) => {
-                tracing::error!("handler panicked; the record will be retried");
-                Outcome::Failed
-            }
+            r.message_id.clone().unwrap_or_default(),
+            message.clone(),
+        );
+        match self.pipeline.process(ctx).await {
+            Decision::Ack | Decision::Duplicate => Outcome::Done,
+            Decision::Retry { .. } => Outcome::Failed,
+            Decision::DeadLetter { reason } => self.dead_letter(&queue, &message, &reason).await,
         }
     }
 

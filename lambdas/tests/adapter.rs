@@ -62,7 +62,7 @@ fn adapter(rec: &Arc<Recorded>, sink_works: bool) -> SqsAdapter {
         handler_fn(move |e: Event<Order>, ctx: Context| {
             let r = r.clone();
             async move {
-                assert!(ctx.delivery_count >= 1);
+                assert!(ctx.delivery_count() >= 1);
                 r.seen.lock().unwrap().push(e.data.order_id.clone());
                 match e.data.order_id.as_str() {
                     "o-2" | "a-2" => Err(HandlerError::retry("gateway timeout")),

@@ -140,7 +140,7 @@ impl Handler<OrderCreated> for Payment {
                 order.total_cents
             )));
         }
-        if ctx.delivery_count == 1 && self.flaky_orders.contains(&order.order_id) {
+        if ctx.delivery_count() == 1 && self.flaky_orders.contains(&order.order_id) {
             (self.log)(format!(
                 "[payment]      gateway timeout for {} (attempt 1): will retry",
                 order.order_id
@@ -152,7 +152,7 @@ impl Handler<OrderCreated> for Payment {
             sum / 100,
             sum % 100,
             order.order_id,
-            ctx.delivery_count
+            ctx.delivery_count()
         ));
         Ok(())
     }

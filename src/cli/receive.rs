@@ -60,7 +60,7 @@ fn to_line(d: &Delivery) -> String {
     let mut line = format!(
         "{} type={} count={} body={}",
         id,
-        d.event_type().unwrap_or("-"),
+        d.event_type().as_deref().unwrap_or("-"),
         d.delivery_count(),
         String::from_utf8_lossy(&m.body)
     );
@@ -84,11 +84,11 @@ pub(crate) async fn run(env: &Env, args: ReceiveArgs) -> Result<()> {
         eprintln!("no messages on {source} within {}s", args.wait);
         env.note_memory();
     }
-    for d in &deliveries {
+    for d in deliveries {
         if args.json {
-            println!("{}", to_json(d));
+            println!("{}", to_json(&d));
         } else {
-            println!("{}", to_line(d));
+            println!("{}", to_line(&d));
         }
         if !args.no_ack {
             d.ack().await?;

@@ -329,7 +329,7 @@ async fn receive(s: &StandInState, entity: &str, wait: Duration, and_delete: boo
             token,
             Lock {
                 entity: base,
-                delivery: Arc::new(delivery),
+                delivery,
             },
         );
     }
@@ -343,37 +343,45 @@ async fn settle(s: &StandInState, entity: &str, token: &str, method: &Method) ->
             format!("MessagingEntityNotFound: '{entity}'"),
         );
     };
+    // Taken out while it is settled; a renewed lock is put back.
     let found = {
-        let locks = lock(&s.locks);
-        locks
-            .get(token)
-            .filter(|l| l.entity == base)
-            .map(|l| l.delivery.clone())
+        let mut locks = lock(&s.locks);
+        match locks.get(token) {
+            Some(l) if l.entity == base => locks.remove(token),
+            _ => None,
+        }
     };
-    let Some(delivery) = found else {
+    let Some(held) = found else {
         return reply(
             StatusCode::NOT_FOUND,
             "MessageLockLost: the lock token is unknown or expired",
         );
     };
     let result = match *method {
-        Method::DELETE => delivery.ack().await,
-        Method::PUT => delivery.nack(Duration::ZERO).await,
+        Method::DELETE => held.delivery.ack().await.map_err(|e| e.error),
+        Method::PUT => held
+            .delivery
+            .nack(Duration::ZERO)
+            .await
+            .map_err(|e| e.error),
         Method::POST => {
-            delivery
+            let renewed = held
+                .delivery
                 .extend(Duration::from_secs(e.lock_secs.into()))
-                .await
+                .await;
+            if renewed.is_ok() {
+                lock(&s.locks).insert(token.to_owned(), held);
+            }
+            renewed
         }
-        _ => return reply(StatusCode::METHOD_NOT_ALLOWED, ""),
+        _ => {
+            lock(&s.locks).insert(token.to_owned(), held);
+            return reply(StatusCode::METHOD_NOT_ALLOWED, "");
+        }
     };
-    if *method != Method::POST || result.is_err() {
-        lock(&s.locks).remove(token);
-    }
     match result {
         Ok(()) => reply(StatusCode::OK, ""),
-        Err(Error::LockLost { .. } | Error::AlreadySettled) => {
-            reply(StatusCode::NOT_FOUND, "MessageLockLost")
-        }
+        Err(Error::LockLost { .. }) => reply(StatusCode::NOT_FOUND, "MessageLockLost"),
         Err(err) => reply(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
     }
 }

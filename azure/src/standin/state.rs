@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use courier_core::topology::{QueueSpec, Topology};
@@ -37,7 +37,7 @@ pub(super) type Rules = BTreeMap<String, (String, SqlFilter)>;
 
 pub(super) struct Lock {
     pub(super) entity: String,
-    pub(super) delivery: Arc<Delivery>,
+    pub(super) delivery: Delivery,
 }
 
 pub(super) struct StandInState {

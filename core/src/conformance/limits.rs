@@ -88,8 +88,8 @@ pub async fn fifo_order_and_dedup(broker: &dyn Broker) {
             "group blocked while in flight"
         );
     }
-    first.ack().await.expect("ack");
     let mut bodies = vec![String::from_utf8_lossy(&first.message().body).into_owned()];
+    first.ack().await.expect("ack");
     for d in others {
         bodies.push(String::from_utf8_lossy(&d.message().body).into_owned());
         d.ack().await.expect("ack");
@@ -233,17 +233,35 @@ pub async fn extend_keeps_hidden(broker: &dyn Broker) {
     d.ack().await.expect("ack after extend");
 }
 
-/// A delivery settles once; the next settlement is `AlreadySettled`.
-pub async fn settle_once(broker: &dyn Broker) {
-    let q = queue(broker, "once", 30, 5).await;
+/// Settling consumes a delivery (it cannot be settled twice); a settlement that fails
+/// hands the delivery back, still unsettled, and it can then be settled another way.
+pub async fn failed_settlement_hands_back(broker: &dyn Broker) {
+    let q = queue(broker, "back", 30, 5).await;
+    let src = Source::queue(&q);
     publish(broker, &Destination::queue(&q), Message::new("x")).await;
-    let d = one(broker, &Source::queue(&q)).await;
-    d.ack().await.expect("ack");
-    assert!(matches!(d.ack().await, Err(Error::AlreadySettled)));
-    assert!(matches!(
-        d.nack(Duration::ZERO).await,
-        Err(Error::AlreadySettled)
-    ));
+    let mut d = one(broker, &src).await;
+    if broker.capabilities().explicit_dead_letter {
+        // A message in a dead-letter queue cannot be dead-lettered again.
+        d.dead_letter("first").await.expect("dead_letter");
+        d = one(broker, &src.dead_letter()).await;
+    }
+    let refused = d
+        .dead_letter("again")
+        .await
+        .expect_err("no further dead-letter queue / no dead-lettering on request");
+    assert!(
+        matches!(refused.error, Error::Unsupported { .. }),
+        "{}",
+        refused.error
+    );
+    assert_eq!(refused.delivery.message().body, b"x", "handed back");
+    let src_of = refused.delivery.info().source.clone();
+    refused
+        .delivery
+        .ack()
+        .await
+        .expect("ack the handed-back delivery");
+    none(broker, &src_of, "acked after the refused settlement").await;
 }
 
 /// A message past its time to live is not delivered, or TTL is refused as unsupported.

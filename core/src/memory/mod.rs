@@ -11,16 +11,19 @@ mod queue;
 mod settle;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use crate::broker::{Broker, Capabilities, Consumer, ProvisionAction, ProvisionReport, Publisher};
+use crate::broker::{Broker, Capabilities, Consumer, Publisher};
 use crate::delivery::{Delivery, DeliveryInfo};
 use crate::error::{Error, Result};
-use crate::message::{Destination, Message, Source};
+use crate::message::{Destination, Entity, Message, Source};
+use crate::provision::{Drift, EntityKind, ProvisionAction, ProvisionReport};
 use crate::topology::{QueueSpec, SubscriptionSpec, TopicSpec, Topology};
 
 use queue::{QueueSettings, QueueState, Stored};
@@ -60,9 +63,9 @@ impl State {
             .get_mut(key)
             .ok_or_else(|| Error::not_found(describe(key)))?;
         if dlq {
-            Ok(q.dlq
-                .as_deref_mut()
-                .expect("every queue has a dead-letter queue"))
+            Ok(q.dlq.as_deref_mut().ok_or_else(|| {
+                Error::backend(format!("{} has no dead-letter queue", describe(key)))
+            })?)
         } else {
             Ok(q)
         }
@@ -76,19 +79,12 @@ fn describe(key: &Key) -> String {
     }
 }
 
-fn key_of(source: &Source) -> Result<(Key, bool)> {
-    match source {
-        Source::Queue(n) => Ok((Key::Queue(n.clone()), false)),
-        Source::Subscription { topic, name } => {
-            Ok((Key::Subscription(topic.clone(), name.clone()), false))
-        }
-        Source::DeadLetter(inner) => match key_of(inner)? {
-            (key, false) => Ok((key, true)),
-            (_, true) => Err(Error::invalid_input(
-                "a dead-letter queue has no dead-letter queue",
-            )),
-        },
-    }
+fn key_of(source: &Source) -> (Key, bool) {
+    let key = match source.entity() {
+        Entity::Queue(n) => Key::Queue(n.clone()),
+        Entity::Subscription { topic, name } => Key::Subscription(topic.clone(), name.clone()),
+    };
+    (key, source.is_dead_letter())
 }
 
 /// The in-memory broker. Cheap to clone: clones share state.
@@ -111,14 +107,12 @@ impl MemoryBroker {
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock leaves consistent data: every mutation is
-        // completed before any call that could panic.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock()
     }
 
     /// Number of messages in a source (visible or not), for tests and inspection.
     pub fn depth(&self, source: &Source) -> Result<usize> {
-        let (key, dlq) = key_of(source)?;
+        let (key, dlq) = key_of(source);
         Ok(self.lock().queue_mut(&key, dlq)?.messages.len())
     }
 }
@@ -171,6 +165,7 @@ impl Publisher for MemoryBroker {
     async fn publish(&self, destination: &Destination, message: Message) -> Result<String> {
         let id = uuid::Uuid::new_v4().to_string();
         let now = Instant::now();
+        let message = Arc::new(message);
         let mut state = self.lock();
         match destination {
             Destination::Queue(name) => {
@@ -215,7 +210,7 @@ impl Publisher for MemoryBroker {
                         .is_none_or(|f| f.matches(&message.attributes))
                     {
                         let copy_id = uuid::Uuid::new_v4().to_string();
-                        q.push(Stored::new(message.clone(), copy_id, now));
+                        q.push(Stored::new(Arc::clone(&message), copy_id, now));
                     }
                 }
             }
@@ -227,7 +222,7 @@ impl Publisher for MemoryBroker {
 #[async_trait]
 impl Consumer for MemoryBroker {
     async fn receive(&self, source: &Source, max: usize, wait: Duration) -> Result<Vec<Delivery>> {
-        let (key, dlq) = key_of(source)?;
+        let (key, dlq) = key_of(source);
         if max == 0 {
             return Ok(Vec::new());
         }
@@ -268,17 +263,11 @@ impl Consumer for MemoryBroker {
     }
 }
 
-fn diff<T: PartialEq + std::fmt::Debug>(changes: &mut Vec<String>, name: &str, old: &T, new: &T) {
-    if old != new {
-        changes.push(format!("{name} {old:?} -> {new:?}"));
-    }
-}
-
 impl MemoryBroker {
     fn provision_queue(
         &self,
         report: &mut ProvisionReport,
-        kind: &'static str,
+        kind: EntityKind,
         key: Key,
         settings: QueueSettings,
     ) {
@@ -302,38 +291,30 @@ impl MemoryBroker {
             report.push(kind, name, ProvisionAction::Differs(what));
             return;
         }
-        let mut changes = Vec::new();
+        let mut drift = Drift::default();
         let old = &q.settings;
-        diff(
-            &mut changes,
+        drift.compare(
             "max_receive_count",
             &old.max_receive_count,
             &settings.max_receive_count,
         );
-        diff(
-            &mut changes,
-            "visibility",
-            &old.visibility,
-            &settings.visibility,
-        );
-        diff(
-            &mut changes,
+        drift.compare("visibility", &old.visibility, &settings.visibility);
+        drift.compare(
             "content_based_deduplication",
             &old.content_based_deduplication,
             &settings.content_based_deduplication,
         );
         if old.filter != settings.filter {
-            changes.push("filter".into());
+            drift.note("filter");
         }
-        if changes.is_empty() {
-            report.push(kind, name, ProvisionAction::Unchanged);
-        } else {
+        let action = drift.action();
+        if action != ProvisionAction::Unchanged {
             if let Some(dlq) = q.dlq.as_mut() {
                 dlq.settings.visibility = settings.visibility;
             }
             q.settings = settings;
-            report.push(kind, name, ProvisionAction::Updated(changes.join(", ")));
         }
+        report.push(kind, name, action);
     }
 
     fn provision_topic(&self, report: &mut ProvisionReport, spec: &TopicSpec) {
@@ -348,21 +329,25 @@ impl MemoryBroker {
                         dedup: Default::default(),
                     },
                 );
-                report.push("topic", &spec.name, ProvisionAction::Created);
+                report.push(EntityKind::Topic, &spec.name, ProvisionAction::Created);
             }
             Some(t) if t.spec.fifo != spec.fifo => {
                 let what = format!("fifo is {}, the topology says {}", t.spec.fifo, spec.fifo);
-                report.push("topic", &spec.name, ProvisionAction::Differs(what));
+                report.push(
+                    EntityKind::Topic,
+                    &spec.name,
+                    ProvisionAction::Differs(what),
+                );
             }
             Some(t) if t.spec != *spec => {
                 t.spec = spec.clone();
                 report.push(
-                    "topic",
+                    EntityKind::Topic,
                     &spec.name,
                     ProvisionAction::Updated("content_based_deduplication".into()),
                 );
             }
-            Some(_) => report.push("topic", &spec.name, ProvisionAction::Unchanged),
+            Some(_) => report.push(EntityKind::Topic, &spec.name, ProvisionAction::Unchanged),
         }
     }
 }
@@ -394,17 +379,15 @@ impl Broker for MemoryBroker {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            max_message_size: MAX_MESSAGE_SIZE,
-            max_attributes: None,
-            max_delay: Some(MAX_DELAY),
-            fifo: true,
-            dedup: true,
-            explicit_dead_letter: true,
-            nack_delay: true,
-            time_to_live: true,
-            extend: true,
-        }
+        let mut c = Capabilities::new(MAX_MESSAGE_SIZE);
+        c.max_delay = Some(MAX_DELAY);
+        c.fifo = true;
+        c.dedup = true;
+        c.explicit_dead_letter = true;
+        c.nack_delay = true;
+        c.time_to_live = true;
+        c.extend = true;
+        c
     }
 
     async fn provision(&self, topology: &Topology) -> Result<ProvisionReport> {
@@ -418,7 +401,7 @@ impl Broker for MemoryBroker {
         for q in &topology.queues {
             self.provision_queue(
                 &mut report,
-                "queue",
+                EntityKind::Queue,
                 Key::Queue(q.name.clone()),
                 queue_settings(q),
             );
@@ -426,7 +409,7 @@ impl Broker for MemoryBroker {
         for s in &topology.subscriptions {
             let key = Key::Subscription(s.topic.clone(), s.name.clone());
             let settings = subscription_settings(s, topology.topic(&s.topic));
-            self.provision_queue(&mut report, "subscription", key, settings);
+            self.provision_queue(&mut report, EntityKind::Subscription, key, settings);
             let mut state = self.lock();
             if let Some(topic) = state.topics.get_mut(&s.topic) {
                 if !topic.subscriptions.contains(&s.name) {

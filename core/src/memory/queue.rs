@@ -17,7 +17,7 @@ pub(crate) const DEDUP_WINDOW: Duration = Duration::from_secs(5 * 60);
 /// A message held by a queue.
 #[derive(Debug, Clone)]
 pub(crate) struct Stored {
-    pub(crate) message: Message,
+    pub(crate) message: Arc<Message>,
     pub(crate) broker_id: String,
     pub(crate) enqueued_at: SystemTime,
     pub(crate) visible_at: Instant,
@@ -28,9 +28,9 @@ pub(crate) struct Stored {
 }
 
 impl Stored {
-    pub(crate) fn new(message: Message, broker_id: String, now: Instant) -> Self {
-        let visible_at = now + message.delay.unwrap_or_default();
-        let expires_at = message.time_to_live.map(|ttl| visible_at + ttl);
+    pub(crate) fn new(message: Arc<Message>, broker_id: String, now: Instant) -> Self {
+        let visible_at = later(now, message.delay.unwrap_or_default());
+        let expires_at = message.time_to_live.map(|ttl| later(visible_at, ttl));
         Stored {
             message,
             broker_id,
@@ -41,6 +41,13 @@ impl Stored {
             token: None,
         }
     }
+}
+
+/// `at + by`, saturating far in the future instead of overflowing `Instant` (a delay or
+/// time to live of 1e19 seconds must not panic).
+fn later(at: Instant, by: Duration) -> Instant {
+    at.checked_add(by.min(crate::duration::FOREVER))
+        .unwrap_or(at + Duration::from_secs(24 * 3600))
 }
 
 /// One message handed out by [`QueueState::take`].
@@ -136,12 +143,11 @@ impl QueueState {
     /// Moves a message to the dead-letter queue, recording why and where from.
     pub(crate) fn dead_letter(&mut self, mut stored: Stored, reason: String) {
         tracing::debug!(queue = %self.name, id = %stored.broker_id, %reason, "dead-lettering");
-        stored
-            .message
+        let message = Arc::make_mut(&mut stored.message);
+        message
             .attributes
             .insert(attr::DEAD_LETTER_REASON.into(), reason);
-        stored
-            .message
+        message
             .attributes
             .insert(attr::DEAD_LETTER_SOURCE.into(), self.name.clone());
         stored.delivery_count = 0;
@@ -205,7 +211,7 @@ impl QueueState {
             }
             self.next_token += 1;
             stored.token = Some(self.next_token);
-            stored.visible_at = now + self.settings.visibility;
+            stored.visible_at = later(now, self.settings.visibility);
             taken.push(Taken {
                 seq,
                 token: self.next_token,

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::time::Instant;
 
 use crate::delivery::Settle;
 use crate::error::{Error, Result};
@@ -34,6 +33,7 @@ impl MemorySettle {
     fn lock_lost(&self, why: &str) -> Error {
         Error::LockLost {
             message: format!("message {} of {:?}: {why}", self.seq, self.key),
+            source: None,
         }
     }
 }
@@ -57,7 +57,7 @@ impl Settle for MemorySettle {
         let stored = q
             .held(self.seq, self.token)
             .map_err(|why| self.lock_lost(why))?;
-        stored.visible_at = Instant::now() + after;
+        stored.visible_at = crate::duration::deadline_after(after);
         stored.token = None;
         q.notify.notify_waiters();
         Ok(())
@@ -73,8 +73,9 @@ impl Settle for MemorySettle {
         }
         q.held(self.seq, self.token)
             .map_err(|why| self.lock_lost(why))?;
-        let stored = q.messages.remove(&self.seq).expect("held above");
-        q.dead_letter(stored, reason.to_owned());
+        if let Some(stored) = q.messages.remove(&self.seq) {
+            q.dead_letter(stored, reason.to_owned());
+        }
         Ok(())
     }
 
@@ -84,7 +85,7 @@ impl Settle for MemorySettle {
         let stored = q
             .held(self.seq, self.token)
             .map_err(|why| self.lock_lost(why))?;
-        stored.visible_at = Instant::now() + by;
+        stored.visible_at = crate::duration::deadline_after(by);
         Ok(())
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 
-use crate::event::{self, Event};
+use crate::event::Event;
 use crate::message::{Message, Source};
 
 /// How a handler failed, which decides what happens to the message.
@@ -52,17 +52,55 @@ impl fmt::Display for HandlerError {
 
 impl std::error::Error for HandlerError {}
 
-/// What a handler knows about the delivery besides the event.
+/// What a handler knows about the delivery besides the event. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Context {
+    source: Arc<Source>,
+    delivery_count: u32,
+    broker_message_id: String,
+    message: Arc<Message>,
+}
+
+impl Context {
+    /// The context of `message`, delivered from `source` for the `delivery_count`th time.
+    pub fn new(
+        source: impl Into<Arc<Source>>,
+        delivery_count: u32,
+        broker_message_id: impl Into<String>,
+        message: impl Into<Arc<Message>>,
+    ) -> Self {
+        Context {
+            source: source.into(),
+            delivery_count,
+            broker_message_id: broker_message_id.into(),
+            message: message.into(),
+        }
+    }
+
     /// Where the event was received from.
-    pub source: Source,
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
     /// How many times it has been delivered, this time included.
-    pub delivery_count: u32,
+    pub fn delivery_count(&self) -> u32 {
+        self.delivery_count
+    }
+
     /// The broker's message id.
-    pub broker_message_id: String,
+    pub fn broker_message_id(&self) -> &str {
+        &self.broker_message_id
+    }
+
     /// The raw message attributes (codec attributes included).
-    pub attributes: BTreeMap<String, String>,
+    pub fn attributes(&self) -> &BTreeMap<String, String> {
+        &self.message.attributes
+    }
+
+    /// The message as received.
+    pub fn message(&self) -> &Message {
+        &self.message
+    }
 }
 
 /// Handles events with `T` data.
@@ -167,17 +205,15 @@ impl Router {
         self.routes.is_empty()
     }
 
-    /// The handler for a message, or why there is none.
-    pub fn route_for(&self, message: &Message) -> Result<Arc<dyn Route>, String> {
-        match event::event_type(message) {
-            Some(t) => self
-                .routes
-                .get(t)
-                .cloned()
-                .ok_or_else(|| format!("no handler for event type '{t}'")),
-            None => {
-                Err("no handler: the message is not a CloudEvent (no ce_type attribute)".to_owned())
-            }
-        }
+    /// The handler for events of `event_type`.
+    pub fn route(&self, event_type: &str) -> Option<&Arc<dyn Route>> {
+        self.routes.get(event_type)
+    }
+
+    /// The event types that have a handler, sorted.
+    pub fn event_types(&self) -> Vec<&str> {
+        let mut types: Vec<&str> = self.routes.keys().map(String::as_str).collect();
+        types.sort_unstable();
+        types
     }
 }

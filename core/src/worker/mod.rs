@@ -18,48 +18,48 @@
 //! `shutdown_timeout`), and returns its [`WorkerReport`]. A delivery whose handler did not
 //! finish in time is left unsettled: it reappears when its lock expires, so nothing is lost.
 
+mod backoff;
+mod dispatch;
+mod handle;
 mod handler;
-mod process;
-mod support;
+mod idempotency;
+mod lock;
+mod receive;
+mod settle;
+mod signal;
+mod stats;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 use tokio::sync::{watch, Semaphore};
 
-use crate::broker::Broker;
+use crate::broker::{Broker, Capabilities};
 use crate::error::{Error, Result};
 use crate::message::Source;
 
+pub use backoff::Backoff;
+pub use dispatch::{Outcome, Pipeline, Unrouted, DEFAULT_LEASE};
 pub use handler::{handler_fn, route, Context, Handler, HandlerError, HandlerFn, Route, Router};
-pub use support::{
-    shutdown_signal, Backoff, IdempotencyStore, MemoryIdempotencyStore, WorkerReport, WorkerStats,
-};
-
-/// What to do with a message no handler is registered for (including foreign messages).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Unrouted {
-    /// Dead-letter it with the reason `no handler for …` (the default: nothing vanishes).
-    #[default]
-    DeadLetter,
-    /// Acknowledge and drop it (for subscriptions that knowingly receive more than they handle).
-    Ack,
-}
+pub use idempotency::{Claim, IdempotencyKey, IdempotencyStore, MemoryIdempotencyStore};
+pub use signal::shutdown_signal;
+pub use stats::{WorkerReport, WorkerStats};
 
 /// Settings of a [`Worker`].
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
-    /// Handlers running at once.
+    /// Handlers running at once (1 to [`WorkerConfig::MAX_CONCURRENCY`]).
     pub concurrency: usize,
-    /// Most deliveries asked for per receive call.
+    /// Most deliveries asked for per receive call (at least 1).
     pub batch_size: usize,
-    /// Receive loops running at once (several help on high-latency backends).
+    /// Receive loops running at once (at least 1; several help on high-latency backends).
     pub pollers: usize,
     /// Long-poll wait of one receive call.
     pub poll_wait: Duration,
-    /// Deliveries before a retried message is dead-lettered.
+    /// Deliveries before a retried message is dead-lettered (at least 1).
     pub max_attempts: u32,
     /// Delay between attempts.
     pub backoff: Backoff,
@@ -67,6 +67,45 @@ pub struct WorkerConfig {
     pub shutdown_timeout: Duration,
     /// What happens to messages without a handler.
     pub unrouted: Unrouted,
+    /// How long an idempotency claim holds (see [`IdempotencyStore`]).
+    pub idempotency_lease: Duration,
+}
+
+impl WorkerConfig {
+    /// The most handlers one worker runs at once.
+    pub const MAX_CONCURRENCY: usize = 100_000;
+
+    /// Refuses settings that would process nothing or could not be honoured.
+    pub fn validate(&self) -> Result<()> {
+        let mut problems = Vec::new();
+        if !(1..=Self::MAX_CONCURRENCY).contains(&self.concurrency) {
+            problems.push(format!(
+                "concurrency {} is not between 1 and {}",
+                self.concurrency,
+                Self::MAX_CONCURRENCY
+            ));
+        }
+        if self.batch_size == 0 {
+            problems.push("batch_size is 0".to_owned());
+        }
+        if !(1..=1000).contains(&self.pollers) {
+            problems.push(format!(
+                "pollers {} is not between 1 and 1000",
+                self.pollers
+            ));
+        }
+        if self.max_attempts == 0 {
+            problems.push("max_attempts is 0".to_owned());
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::invalid_config(format!(
+                "worker settings: {}",
+                problems.join("; ")
+            )))
+        }
+    }
 }
 
 impl Default for WorkerConfig {
@@ -80,7 +119,37 @@ impl Default for WorkerConfig {
             backoff: Backoff::default(),
             shutdown_timeout: Duration::from_secs(30),
             unrouted: Unrouted::default(),
+            idempotency_lease: DEFAULT_LEASE,
         }
+    }
+}
+
+/// What the tasks of a running worker share.
+pub(crate) struct Shared {
+    broker: Arc<dyn Broker>,
+    source: Source,
+    source_arc: Arc<Source>,
+    pipeline: Pipeline,
+    config: WorkerConfig,
+    capabilities: Capabilities,
+    stats: Arc<WorkerStats>,
+    /// Broker ids of messages that failed on a dead-letter queue (bounded).
+    parked: Mutex<std::collections::VecDeque<String>>,
+}
+
+impl Shared {
+    const PARKED_REMEMBERED: usize = 10_000;
+
+    fn park(&self, broker_message_id: String) {
+        let mut parked = self.parked.lock();
+        if parked.len() >= Self::PARKED_REMEMBERED {
+            parked.pop_front();
+        }
+        parked.push_back(broker_message_id);
+    }
+
+    fn is_parked(&self, broker_message_id: &str) -> bool {
+        self.source.is_dead_letter() && self.parked.lock().iter().any(|id| id == broker_message_id)
     }
 }
 
@@ -148,21 +217,21 @@ impl Worker {
         self
     }
 
-    /// Handlers running at once (at least 1).
+    /// Handlers running at once (1 to [`WorkerConfig::MAX_CONCURRENCY`]; checked by `run`).
     pub fn concurrency(mut self, n: usize) -> Self {
-        self.config.concurrency = n.max(1);
+        self.config.concurrency = n;
         self
     }
 
     /// Deliveries per receive call (at least 1).
     pub fn batch_size(mut self, n: usize) -> Self {
-        self.config.batch_size = n.max(1);
+        self.config.batch_size = n;
         self
     }
 
     /// Receive loops running at once (at least 1).
     pub fn pollers(mut self, n: usize) -> Self {
-        self.config.pollers = n.max(1);
+        self.config.pollers = n;
         self
     }
 
@@ -174,7 +243,7 @@ impl Worker {
 
     /// Deliveries before a retried message is dead-lettered (at least 1).
     pub fn max_attempts(mut self, n: u32) -> Self {
-        self.config.max_attempts = n.max(1);
+        self.config.max_attempts = n;
         self
     }
 
@@ -208,28 +277,38 @@ impl Worker {
     }
 
     /// Runs until `shutdown` resolves (e.g. [`shutdown_signal`]) or receiving fails for
-    /// good (e.g. the source does not exist); then drains in-flight handlers.
+    /// good (the source does not exist, the credentials are refused); then stops
+    /// receiving and lets in-flight handlers finish and settle.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<WorkerReport> {
+        self.config.validate()?;
         if self.router.is_empty() && self.config.unrouted == Unrouted::DeadLetter {
             return Err(Error::invalid_input(format!(
                 "worker for {} has no handlers: it would dead-letter everything",
                 self.source
             )));
         }
-        let shared = Arc::new(process::Shared {
+        let mut pipeline = Pipeline::new(self.router)
+            .unrouted(self.config.unrouted)
+            .max_attempts(Some(self.config.max_attempts))
+            .backoff(self.config.backoff);
+        if let Some(store) = self.idempotency {
+            pipeline = pipeline.idempotency(store, self.config.idempotency_lease);
+        }
+        let shared = Arc::new(Shared {
             capabilities: self.broker.capabilities(),
             broker: self.broker,
+            source_arc: Arc::new(self.source.clone()),
             source: self.source,
-            router: self.router,
+            pipeline,
             config: self.config,
-            idempotency: self.idempotency,
             stats: self.stats,
+            parked: Mutex::default(),
         });
         let permits = Arc::new(Semaphore::new(shared.config.concurrency));
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut pollers = tokio::task::JoinSet::new();
         for _ in 0..shared.config.pollers {
-            pollers.spawn(process::poll(
+            pollers.spawn(receive::poll(
                 shared.clone(),
                 permits.clone(),
                 stop_rx.clone(),
@@ -242,7 +321,7 @@ impl Worker {
             Some(joined) = pollers.join_next() => {
                 failure = Some(match joined {
                     Ok(Err(e)) => e,
-                    Ok(Ok(())) => Error::Backend { message: "receive loop ended".into(), source: None },
+                    Ok(Ok(())) => Error::backend("receive loop ended"),
                     Err(e) => Error::Backend { message: "receive loop panicked".into(), source: Some(Box::new(e)) },
                 });
             }

@@ -81,7 +81,7 @@ async fn routes_by_type_and_acks() {
         handler_fn(move |_e: Event<Value>, ctx: Context| {
             let s = s.clone();
             async move {
-                assert_eq!(ctx.delivery_count, 1);
+                assert_eq!(ctx.delivery_count(), 1);
                 s.fetch_add(1, Ordering::SeqCst);
                 Ok(())
             }
@@ -100,7 +100,7 @@ async fn retry_then_success_with_backoff() {
     let w = quick(Worker::new(broker, src())).handle(
         "T",
         handler_fn(|_e: Event<Value>, ctx: Context| async move {
-            if ctx.delivery_count == 1 {
+            if ctx.delivery_count() == 1 {
                 Err(HandlerError::retry("gateway timeout"))
             } else {
                 Ok(())
@@ -188,7 +188,7 @@ async fn a_panicking_handler_fails_only_its_delivery() {
     let w = quick(Worker::new(broker, src())).handle(
         "T",
         handler_fn(|e: Event<Value>, ctx: Context| async move {
-            if e.data == "boom" && ctx.delivery_count == 1 {
+            if e.data == "boom" && ctx.delivery_count() == 1 {
                 panic!("handler bug");
             }
             Ok(())

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 /// The AWS name of the queue behind `source` (FIFO: `.fifo`).
 pub(crate) fn queue_name(source: &Source, fifo: bool) -> Result<String> {
     Ok(courier_aws::names::queue_name(
-        &courier_aws::names::queue_base(source)?,
+        &courier_aws::names::queue_base(source),
         fifo,
     ))
 }

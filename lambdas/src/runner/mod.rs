@@ -155,9 +155,10 @@ pub async fn run(
     let started = Instant::now();
     let mut child = command.spawn().map_err(|e| Error::InvalidInput {
         message: format!(
-            "cannot start the function binary '{}': {e}",
+            "cannot start the function binary '{}'",
             config.bin.display()
         ),
+        source: Some(Box::new(e)),
     })?;
     let function_arn = format!("arn:aws:lambda:{region}:000000000000:function:{name}");
 
@@ -237,12 +238,12 @@ pub async fn run(
         if whole_batch {
             report.failed_invocations += 1;
         }
-        for d in &deliveries {
+        for d in deliveries {
             if whole_batch || failed.contains(&d.info().broker_message_id) {
                 report.failed_records += 1;
                 // Left in flight: back after the visibility timeout, then the redrive policy.
             } else if let Err(e) = d.ack().await {
-                tracing::warn!(error = %courier_core::display_chain(&e), "could not delete a processed record; it will be redelivered");
+                tracing::warn!(error = %courier_core::display_chain(&e.error), "could not delete a processed record; it will be redelivered");
             }
         }
         tracing::info!(function = %name, records = ids.len(), failed = failed.len(), elapsed = ?invoked.elapsed(), "invocation");

@@ -1,0 +1,287 @@
+//! The one pipeline every incoming message goes through, whoever received it (the
+//! [`Worker`](super::Worker), the Lambda adapter): route by the decoded event's type,
+//! check idempotency, run the handler inside its span with panics caught, and decide an
+//! [`Outcome`]. The callers only translate the outcome: into a settlement, a
+//! `batchItemFailures` entry, or an invocation error.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use tracing::Instrument;
+
+use super::backoff::Backoff;
+use super::handler::{Context, HandlerError, Router};
+use super::idempotency::{Claim, IdempotencyKey, IdempotencyStore};
+use crate::error::display_chain;
+use crate::event::{self, attr, EventHead};
+
+/// What should become of one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Handled (or, with [`Unrouted::Ack`], knowingly skipped): acknowledge it.
+    Ack,
+    /// Handled before, as the idempotency store knows: acknowledge it without handling.
+    Duplicate,
+    /// Not handled this time: deliver it again, no earlier than `after`.
+    Retry {
+        /// Why, for the log.
+        reason: String,
+        /// How long to wait before the next attempt.
+        after: Duration,
+    },
+    /// Cannot be handled: move it to the dead-letter queue with `reason`.
+    DeadLetter {
+        /// Why, kept with the message.
+        reason: String,
+    },
+}
+
+/// What to do with a message no handler is registered for (including foreign messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Unrouted {
+    /// Dead-letter it with the reason `no handler for …` (the default: nothing vanishes).
+    #[default]
+    DeadLetter,
+    /// Acknowledge and drop it (for subscriptions that knowingly receive more than they handle).
+    Ack,
+}
+
+/// The pipeline: handlers by event type, and the policies around them.
+///
+/// ```
+/// use courier_core::worker::{handler_fn, Context, HandlerError, Outcome, Pipeline, Router};
+/// use courier_core::{Event, Source};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let pipeline = Pipeline::new(Router::new().handle(
+///     "OrderCreated",
+///     handler_fn(|_e: Event<serde_json::Value>, _ctx| async { Err::<(), _>(HandlerError::permanent("no such SKU")) }),
+/// ));
+/// let message = Event::new("/shop", "OrderCreated", serde_json::json!({})).to_message()?;
+/// let ctx = Context::new(Source::queue("orders"), 1, "m-1", message);
+/// assert_eq!(
+///     pipeline.process(ctx).await,
+///     Outcome::DeadLetter { reason: "permanent: no such SKU".into() }
+/// );
+/// # Ok::<(), courier_core::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Pipeline {
+    router: Router,
+    unrouted: Unrouted,
+    idempotency: Option<Arc<dyn IdempotencyStore>>,
+    lease: Duration,
+    max_attempts: Option<u32>,
+    backoff: Backoff,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("router", &self.router)
+            .field("unrouted", &self.unrouted)
+            .field("idempotency", &self.idempotency.is_some())
+            .field("lease", &self.lease)
+            .field("max_attempts", &self.max_attempts)
+            .field("backoff", &self.backoff)
+            .finish()
+    }
+}
+
+/// How long an idempotency claim holds by default: a consumer that dies while handling
+/// an event blocks its redelivery this long at most.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(300);
+
+impl Pipeline {
+    /// A pipeline over these handlers: unrouted messages dead-lettered, no idempotency
+    /// store, retries without a limit of its own (the broker's redrive policy decides),
+    /// default [`Backoff`].
+    pub fn new(router: Router) -> Self {
+        Pipeline {
+            router,
+            unrouted: Unrouted::default(),
+            idempotency: None,
+            lease: DEFAULT_LEASE,
+            max_attempts: None,
+            backoff: Backoff::default(),
+        }
+    }
+
+    /// What happens to messages without a handler.
+    pub fn unrouted(mut self, policy: Unrouted) -> Self {
+        self.unrouted = policy;
+        self
+    }
+
+    /// Skips events the store knows were handled; claims are held for `lease`.
+    pub fn idempotency(mut self, store: Arc<dyn IdempotencyStore>, lease: Duration) -> Self {
+        self.idempotency = Some(store);
+        self.lease = lease;
+        self
+    }
+
+    /// Dead-letters a retried message once it has been delivered `max` times (`None`:
+    /// never; the broker's redrive policy decides).
+    pub fn max_attempts(mut self, max: Option<u32>) -> Self {
+        self.max_attempts = max.map(|m| m.max(1));
+        self
+    }
+
+    /// The delay between attempts.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// The handlers.
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// Decides what becomes of `message`, running its handler if it has one.
+    ///
+    /// Never fails and never panics: every failure is an [`Outcome`].
+    pub async fn process(&self, ctx: Context) -> Outcome {
+        let message = ctx.message();
+        let attrs = &message.attributes;
+        let head = event::head(message);
+        let span = tracing::info_span!(
+            "courier.handle",
+            source = %ctx.source(),
+            event.id = head.as_ref().and_then(|h| h.id.as_deref()).unwrap_or(""),
+            event.r#type = head.as_ref().map(|h| h.ty.as_ref()).unwrap_or(""),
+            traceparent = attrs.get(attr::TRACEPARENT).map(String::as_str).unwrap_or(""),
+            delivery_count = ctx.delivery_count(),
+        );
+        self.decide(head, &ctx).instrument(span).await
+    }
+
+    async fn decide(&self, head: Option<EventHead<'_>>, ctx: &Context) -> Outcome {
+        let routed = match &head {
+            Some(h) => self
+                .router
+                .route(&h.ty)
+                .ok_or_else(|| format!("no handler for event type '{}'", h.ty)),
+            None => {
+                Err("no handler: the message is not a CloudEvent (no ce_type attribute)".to_owned())
+            }
+        };
+        let route = match routed {
+            Ok(route) => route,
+            Err(why) => return self.unroutable(why),
+        };
+        let key = self.key(head.as_ref(), ctx);
+        if let Some(done) = self.claim(key.as_ref()).await {
+            return done;
+        }
+        let attempt = ctx.delivery_count();
+        // A panic fails this message, not its caller.
+        let result = AssertUnwindSafe(route.dispatch(ctx.message(), ctx))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| {
+                Err(HandlerError::retry(format!(
+                    "handler panicked: {}",
+                    panic_text(&*panic)
+                )))
+            });
+        self.settle_claim(key.as_ref(), result.is_ok()).await;
+        match result {
+            Ok(()) => Outcome::Ack,
+            Err(HandlerError::Permanent(reason)) => {
+                tracing::warn!(%reason, "permanent failure");
+                Outcome::DeadLetter {
+                    reason: format!("permanent: {reason}"),
+                }
+            }
+            Err(HandlerError::Retry(reason)) => self.retry(reason, attempt),
+        }
+    }
+
+    fn unroutable(&self, why: String) -> Outcome {
+        match self.unrouted {
+            Unrouted::DeadLetter => {
+                tracing::warn!(reason = %why, "unroutable");
+                Outcome::DeadLetter { reason: why }
+            }
+            Unrouted::Ack => {
+                tracing::debug!(reason = %why, "acking an unrouted message");
+                Outcome::Ack
+            }
+        }
+    }
+
+    fn key(&self, head: Option<&EventHead<'_>>, ctx: &Context) -> Option<IdempotencyKey> {
+        self.idempotency.as_ref()?;
+        let head = head?;
+        let id = head.id.as_deref()?;
+        Some(IdempotencyKey::new(
+            ctx.source().to_string(),
+            head.source.as_deref().unwrap_or_default(),
+            id,
+        ))
+    }
+
+    /// Claims the key; `Some(outcome)` when the message must not be handled now.
+    async fn claim(&self, key: Option<&IdempotencyKey>) -> Option<Outcome> {
+        let (Some(store), Some(key)) = (&self.idempotency, key) else {
+            return None;
+        };
+        match store.claim(key, self.lease).await {
+            Ok(Claim::Acquired) => None,
+            Ok(Claim::Completed) => {
+                tracing::info!("event already handled; acking the duplicate");
+                Some(Outcome::Duplicate)
+            }
+            Ok(Claim::InProgress { retry_after }) => Some(Outcome::Retry {
+                reason: "another consumer is handling this event".into(),
+                after: retry_after.unwrap_or(self.lease),
+            }),
+            // Without the store we cannot tell; handling again is the at-least-once answer.
+            Err(e) => {
+                tracing::warn!(error = %display_chain(&e), "idempotency store unavailable; handling anyway");
+                None
+            }
+        }
+    }
+
+    async fn settle_claim(&self, key: Option<&IdempotencyKey>, handled: bool) {
+        let (Some(store), Some(key)) = (&self.idempotency, key) else {
+            return;
+        };
+        let result = if handled {
+            store.complete(key).await
+        } else {
+            store.release(key).await
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %display_chain(&e), handled, "could not update the idempotency store");
+        }
+    }
+
+    fn retry(&self, reason: String, attempt: u32) -> Outcome {
+        if self.max_attempts.is_some_and(|max| attempt >= max) {
+            tracing::warn!(%reason, attempt, "giving up");
+            return Outcome::DeadLetter {
+                reason: format!("gave up after {attempt} attempts: {reason}"),
+            };
+        }
+        let after = self.backoff.delay(attempt);
+        tracing::info!(%reason, attempt, ?after, "retrying later");
+        Outcome::Retry { reason, after }
+    }
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
+#[cfg(test)]
+mod tests;

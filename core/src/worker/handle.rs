@@ -1,0 +1,90 @@
+//! The life of received deliveries inside a worker: one task per delivery, or one task
+//! per FIFO group that handles the group's messages one after another, in order.
+
+use std::sync::Arc;
+
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::handler::Context;
+use super::{lock, settle, Shared};
+use crate::delivery::Delivery;
+use crate::error::display_chain;
+
+/// Spawns the tasks for one receive's deliveries; each holds one of `permits` until its
+/// delivery is settled (extra permits are given back at once).
+pub(super) fn spawn_all(
+    shared: &Arc<Shared>,
+    deliveries: Vec<Delivery>,
+    permits: Vec<OwnedSemaphorePermit>,
+) {
+    let mut groups: Vec<(String, Vec<(Delivery, OwnedSemaphorePermit)>)> = Vec::new();
+    for (delivery, permit) in deliveries.into_iter().zip(permits) {
+        match delivery.message().group_id.clone() {
+            Some(group) if shared.capabilities.fifo => {
+                match groups.iter_mut().find(|(g, _)| *g == group) {
+                    Some((_, members)) => members.push((delivery, permit)),
+                    None => groups.push((group, vec![(delivery, permit)])),
+                }
+            }
+            _ => {
+                tokio::spawn(one(shared.clone(), delivery, permit));
+            }
+        }
+    }
+    for (_, members) in groups {
+        tokio::spawn(group_in_order(shared.clone(), members));
+    }
+}
+
+async fn one(shared: Arc<Shared>, delivery: Delivery, _permit: OwnedSemaphorePermit) {
+    handle(&shared, delivery).await;
+}
+
+/// A FIFO group's messages, one after another in the order received. Once one of them is
+/// not removed (retried, or its settlement failed), the rest are released unhandled: the
+/// broker hands the group out again from that message, so order holds.
+async fn group_in_order(shared: Arc<Shared>, members: Vec<(Delivery, OwnedSemaphorePermit)>) {
+    let mut blocked = false;
+    for (delivery, permit) in members {
+        if blocked {
+            release(delivery).await;
+        } else {
+            blocked = !handle(&shared, delivery).await;
+        }
+        drop(permit);
+    }
+}
+
+async fn release(delivery: Delivery) {
+    tracing::debug!(
+        message = %delivery.info().broker_message_id,
+        "an earlier message of its FIFO group is being retried: released unhandled"
+    );
+    if let Err(e) = delivery.nack(std::time::Duration::ZERO).await {
+        tracing::debug!(error = %display_chain(&e.error), "could not release it; it returns when its lock expires");
+    }
+}
+
+/// Runs the pipeline for one delivery and settles it; whether it left the queue.
+async fn handle(shared: &Shared, delivery: Delivery) -> settle::Removed {
+    if shared.is_parked(&delivery.info().broker_message_id) {
+        tracing::debug!(
+            message = %delivery.info().broker_message_id,
+            "already failed on this dead-letter queue; left there"
+        );
+        return false;
+    }
+    let ctx = Context::new(
+        shared.source_arc.clone(),
+        delivery.delivery_count(),
+        delivery.info().broker_message_id.clone(),
+        delivery.shared_message().clone(),
+    );
+    let outcome = lock::hold_while(
+        &delivery,
+        shared.capabilities.extend,
+        shared.pipeline.process(ctx),
+    )
+    .await;
+    settle::apply(shared, delivery, outcome).await
+}

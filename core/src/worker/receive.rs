@@ -1,0 +1,93 @@
+//! One receive loop of a worker: take permits for free handler slots, receive that many,
+//! hand them to their tasks; back off on failures that may pass.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+
+use super::backoff::Backoff;
+use super::stats::WorkerStats;
+use super::{handle, Shared};
+use crate::error::{display_chain, Error, Result};
+
+/// The pause after failed receives: 200 ms doubling to 30 s, with jitter.
+const RECEIVE_BACKOFF: Backoff = Backoff {
+    base: Duration::from_millis(200),
+    max: Duration::from_secs(30),
+    jitter: true,
+};
+
+/// Whether a receive error makes receiving pointless: the source is gone, the
+/// credentials are refused, the configuration is wrong, or the backend cannot receive
+/// from such a source. Anything else (throttling, timeouts, outages, a message that does
+/// not decode) passes: the worker backs off and goes on.
+pub(super) fn stops_the_worker(e: &Error) -> bool {
+    matches!(
+        e.inner(),
+        Error::NotFound { .. }
+            | Error::Unauthorized { .. }
+            | Error::InvalidConfig { .. }
+            | Error::Unsupported { .. }
+    )
+}
+
+/// Runs until `stop`, or until receiving fails for good.
+pub(super) async fn poll(
+    shared: Arc<Shared>,
+    permits: Arc<Semaphore>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<()> {
+    let mut failures = 0u32;
+    loop {
+        if *stop.borrow() {
+            return Ok(());
+        }
+        let first = tokio::select! {
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return Ok(()),
+            },
+            _ = stop.changed() => return Ok(()),
+        };
+        let mut held: Vec<OwnedSemaphorePermit> = vec![first];
+        while held.len() < shared.config.batch_size {
+            match permits.clone().try_acquire_owned() {
+                Ok(p) => held.push(p),
+                Err(_) => break,
+            }
+        }
+        let received = tokio::select! {
+            r = shared.broker.receive(&shared.source, held.len(), shared.config.poll_wait) => r,
+            // Dropping an in-flight receive loses nothing: what it had taken reappears
+            // when its visibility timeout ends.
+            _ = stop.changed() => return Ok(()),
+        };
+        match received {
+            Ok(deliveries) => {
+                failures = 0;
+                for _ in &deliveries {
+                    WorkerStats::add(&shared.stats.received);
+                }
+                handle::spawn_all(&shared, deliveries, held);
+            }
+            Err(e) if stops_the_worker(&e) => {
+                WorkerStats::add(&shared.stats.receive_errors);
+                tracing::error!(source = %shared.source, error = %display_chain(&e), "receive failed; stopping");
+                return Err(e);
+            }
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                WorkerStats::add(&shared.stats.receive_errors);
+                let pause = RECEIVE_BACKOFF
+                    .delay(failures)
+                    .max(e.retry_after().unwrap_or_default());
+                tracing::warn!(source = %shared.source, error = %display_chain(&e), ?pause, "receive failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = stop.changed() => return Ok(()),
+                }
+            }
+        }
+    }
+}
