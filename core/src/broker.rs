@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use crate::delivery::Delivery;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::event::Event;
 use crate::message::{Destination, Message, Source};
 use crate::provision::ProvisionReport;
@@ -20,9 +20,11 @@ pub trait Publisher: Send + Sync {
 
     /// Publishes many messages; returns one outcome per message, in order.
     ///
-    /// The outer error is a failure of the whole call (e.g. the destination does not
-    /// exist); a failure of one entry is reported in its own slot, never swallowed.
-    /// The default publishes one by one; backends with a batch API override it.
+    /// The outer error is a failure of the whole call before anything was sent (e.g. the
+    /// destination does not exist); once an entry may have been sent, every failure is
+    /// reported in its own slot, never swallowed, so that a caller retrying the failed
+    /// entries does not duplicate the sent ones. The default publishes one by one;
+    /// backends with a batch API override it.
     async fn publish_batch(
         &self,
         destination: &Destination,
@@ -31,7 +33,7 @@ pub trait Publisher: Send + Sync {
         let mut out = Vec::with_capacity(messages.len());
         for message in messages {
             match self.publish(destination, message).await {
-                Err(e @ Error::NotFound { .. }) => return Err(e),
+                Err(e) if out.is_empty() && e.is_not_found() => return Err(e),
                 other => out.push(other),
             }
         }
@@ -62,7 +64,8 @@ pub trait Broker: Publisher + Consumer {
 }
 
 /// What a backend can do natively. Requests beyond these fail with
-/// [`Error::Unsupported`] or [`Error::PayloadTooLarge`], never silently.
+/// [`Error::Unsupported`](crate::Error::Unsupported) or
+/// [`Error::PayloadTooLarge`](crate::Error::PayloadTooLarge), never silently.
 ///
 /// New capabilities may be added; a backend starts from [`Capabilities::new`] (nothing
 /// beyond publish and receive) and sets what it can do.
@@ -146,3 +149,49 @@ pub trait ConsumerExt: Consumer {
 }
 
 impl<C: Consumer + ?Sized> ConsumerExt for C {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+    use parking_lot::Mutex;
+
+    /// Accepts `accept` messages, then answers that the destination is gone.
+    struct Vanishing {
+        accept: Mutex<usize>,
+    }
+
+    #[async_trait]
+    impl Publisher for Vanishing {
+        async fn publish(&self, destination: &Destination, _m: Message) -> Result<String> {
+            let mut left = self.accept.lock();
+            if *left == 0 {
+                return Err(Error::not_found(destination.to_string()));
+            }
+            *left -= 1;
+            Ok(format!("m-{left}"))
+        }
+    }
+
+    #[tokio::test]
+    async fn the_default_batch_fails_whole_only_before_anything_was_sent() {
+        let dest = Destination::queue("q");
+        let batch = || vec![Message::new("a"), Message::new("b"), Message::new("c")];
+        let gone = Vanishing {
+            accept: Mutex::new(0),
+        };
+        assert!(gone
+            .publish_batch(&dest, batch())
+            .await
+            .unwrap_err()
+            .is_not_found());
+
+        let midway = Vanishing {
+            accept: Mutex::new(1),
+        };
+        let results = midway.publish_batch(&dest, batch()).await.unwrap();
+        assert!(results[0].is_ok(), "the sent entry is reported sent");
+        assert!(results[1].as_ref().unwrap_err().is_not_found());
+        assert!(results[2].as_ref().unwrap_err().is_not_found());
+    }
+}

@@ -188,11 +188,15 @@ impl Config {
                     )
                 })
                 .unwrap_or_default();
-            Error::invalid_config(format!("{origin}{line}: {}", e.message().trim()))
+            Error::invalid_config(format!(
+                "{origin}{line}: {}",
+                redact_values(e.message().trim())
+            ))
         })
     }
 
-    /// Applies `COURIER_*` variables from `vars`; unknown `COURIER_*` names are logged.
+    /// Applies `COURIER_*` variables from `vars`; an unknown `COURIER_*` name is an error
+    /// that lists the known ones.
     pub fn apply_env(&mut self, vars: impl IntoIterator<Item = (String, String)>) -> Result<()> {
         for (name, value) in vars {
             if !name.starts_with("COURIER_") {
@@ -220,15 +224,41 @@ impl Config {
                     if ["COURIER_TEST_", "COURIER_LAMBDA_", "COURIER_SHOP_"]
                         .iter()
                         .any(|p| other.starts_with(p)) => {}
-                other => tracing::warn!(
-                    variable = other,
-                    known = ?ENV_VARS,
-                    "ignoring unknown COURIER_* environment variable"
-                ),
+                // A misspelled variable must not silently run on the default provider.
+                other => {
+                    return Err(Error::invalid_config(format!(
+                        "unknown environment variable {other}: courier reads {} (and COURIER_TEST_*, COURIER_LAMBDA_*, COURIER_SHOP_* are left to tests and functions)",
+                        ENV_VARS.join(", ")
+                    )))
+                }
             }
         }
         Ok(())
     }
+}
+
+/// Hides the values a parse error quotes (`invalid type: string "…"`): a connection
+/// string written where a table belongs must not reach the error text.
+fn redact_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find("string \"") {
+        let (head, tail) = rest.split_at(at + "string \"".len());
+        out.push_str(head);
+        out.push_str("***\"");
+        let mut escaped = false;
+        let end = tail
+            .char_indices()
+            .find(|&(_, c)| {
+                let closes = c == '"' && !escaped;
+                escaped = c == '\\' && !escaped;
+                closes
+            })
+            .map_or(tail.len(), |(i, _)| i + 1);
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -264,6 +294,47 @@ mod tests {
         assert_eq!(
             c.azure.connection_string.as_ref().unwrap().expose(),
             "Endpoint=sb://x/;SharedAccessKey=abc"
+        );
+    }
+
+    #[test]
+    fn a_misspelled_variable_is_an_error_not_a_silent_default() {
+        let e = Config::default()
+            .apply_env([("COURIER_PROVDER".to_owned(), "aws".to_owned())])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("unknown environment variable COURIER_PROVDER")
+                && e.contains("COURIER_PROVIDER, COURIER_TOPOLOGY"),
+            "{e}"
+        );
+        Config::default()
+            .apply_env([
+                ("COURIER_TEST_LOCALSTACK_URL".to_owned(), "x".to_owned()),
+                ("COURIER_SHOP_FLAKY_ORDERS".to_owned(), "x".to_owned()),
+            ])
+            .expect("variables of tests and functions are theirs");
+    }
+
+    #[test]
+    fn a_secret_in_the_wrong_place_is_not_printed() {
+        let e = Config::from_toml(
+            "[aws]\nregion = \"eu\"\n\nazure = \"Endpoint=sb://x/;SharedAccessKeyName=k;SharedAccessKey=s3cr3t\"\n",
+            "c.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(!e.contains("s3cr3t"), "{e}");
+        let e = Config::from_toml(
+            "azure = \"Endpoint=sb://x/;SharedAccessKey=s3cr3t\\\"x\"\n",
+            "c.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(!e.contains("s3cr3t") && e.contains("c.toml"), "{e}");
+        assert_eq!(
+            redact_values(r#"invalid type: string "a\"b", expected struct AzureConfig"#),
+            r#"invalid type: string "***", expected struct AzureConfig"#
         );
     }
 

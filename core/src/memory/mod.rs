@@ -3,8 +3,10 @@
 //! It honours what the cloud backends do: topic fan-out through filtered subscriptions,
 //! visibility timeouts and redelivery with delivery counts, dead-lettering after
 //! `max_receive_count` and on request (reason kept in the `courier_dead_letter_reason`
-//! attribute), `nack(after)`, delay, time to live, FIFO groups (one group's messages in
-//! order, one delivery at a time) with a five-minute deduplication window.
+//! attribute), `nack(after)`, delay, time to live, FIFO groups with a five-minute
+//! deduplication window. As on SQS FIFO, one receive may hand out several messages of a
+//! group, in order, and the group is blocked while any of its messages is held: the
+//! consumer handles them one after another (the [`worker`](crate::worker) does).
 //! State lives only as long as the broker.
 
 mod queue;
@@ -226,7 +228,7 @@ impl Consumer for MemoryBroker {
         if max == 0 {
             return Ok(Vec::new());
         }
-        let deadline = Instant::now() + wait;
+        let deadline = crate::duration::deadline_after(wait);
         loop {
             let notify = self.lock().queue_mut(&key, dlq)?.notify.clone();
             let notified = notify.notified();

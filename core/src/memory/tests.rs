@@ -218,3 +218,32 @@ async fn provisioning_reports_changes_and_differences() {
     let report = b.provision(&changed).await.unwrap();
     assert!(report.to_string().contains("DIFFERS"), "{report}");
 }
+
+#[tokio::test]
+async fn huge_durations_saturate_instead_of_panicking() {
+    let b = MemoryBroker::with_topology(&fifo_queue("q", false))
+        .await
+        .unwrap();
+    let dest = Destination::queue("q");
+    let huge = Message::new("x")
+        .with_group_id("g")
+        .with_message_id("m-1")
+        .with_time_to_live(Duration::from_secs_f64(1e19));
+    b.publish(&dest, huge.clone()).await.unwrap();
+    let d = b
+        .receive_one(&Source::queue("q"), Duration::ZERO)
+        .await
+        .unwrap()
+        .expect("delivered: a huge time to live is 'forever', not a panic");
+    d.nack(Duration::MAX).await.expect("a huge nack saturates");
+    let long = b
+        .receive(&Source::queue("q"), 1, Duration::from_millis(10))
+        .await
+        .unwrap();
+    assert!(long.is_empty(), "hidden for 'forever'");
+    let wait = b.receive(&Source::queue("other"), 1, Duration::MAX).await;
+    assert!(
+        wait.unwrap_err().is_not_found(),
+        "a huge wait does not panic"
+    );
+}

@@ -309,3 +309,5 @@ async fn misconfiguration_is_an_error() {
         .unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err}");
 }
+
+mod faults;
