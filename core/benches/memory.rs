@@ -1,6 +1,7 @@
 //! In-memory broker throughput and worker dispatch overhead, beside `tokio::sync::mpsc`
 //! as the reference ceiling, in one run. `cargo bench -p courier-core --bench memory`
-//! (`-- N` sets the message count; default 100000).
+//! (`-- N` sets the message count, default 100000; `-- N NAME` runs only the variants
+//! whose name contains NAME, e.g. `worker`, for a profiler).
 //!
 //! Each variant runs in interleaved rounds and reports its median, so that the noise of
 //! a shared machine hits all variants alike; compare the ratios, not the absolute rates.
@@ -168,10 +169,12 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn main() {
-    let n: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(100_000);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let n: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(100_000);
+    let only = args
+        .iter()
+        .find(|a| a.parse::<usize>().is_err() && !a.starts_with('-'))
+        .cloned();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -184,14 +187,33 @@ fn main() {
         "worker receive+decode+dispatch+ack",
     ];
     let mut times: Vec<Vec<Duration>> = vec![Vec::new(); names.len()];
+    let run = |i: usize| only.as_ref().is_none_or(|o| names[i].contains(o.as_str()));
+    let rounds = if only.is_some() { 1 } else { ROUNDS };
     rt.block_on(async {
-        for _ in 0..ROUNDS {
-            times[0].push(mpsc(n).await);
-            times[1].push(broker_round_trip(n).await);
-            times[2].push(hand_loop(n).await);
-            times[3].push(worker(n).await);
+        for _ in 0..rounds {
+            if run(0) {
+                times[0].push(mpsc(n).await);
+            }
+            if run(1) {
+                times[1].push(broker_round_trip(n).await);
+            }
+            if run(2) {
+                times[2].push(hand_loop(n).await);
+            }
+            if run(3) {
+                times[3].push(worker(n).await);
+            }
         }
     });
+    if only.is_some() {
+        for (name, t) in names.iter().zip(&times) {
+            if !t.is_empty() {
+                let d = median(t.clone());
+                println!("{name}: {:.0} msgs/s", n as f64 / d.as_secs_f64());
+            }
+        }
+        return;
+    }
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
     let medians: Vec<Duration> = times.into_iter().map(median).collect();
     println!("{n} messages, median of {ROUNDS} interleaved rounds, 2 runtime threads");

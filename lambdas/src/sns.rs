@@ -59,7 +59,7 @@ impl SnsAdapter {
         let ctx = Context::new(
             Source::queue(courier_aws::names::arn_name(&r.sns.topic_arn).to_owned()),
             1,
-            r.sns.message_id.clone(),
+            &r.sns.message_id,
             message_of(r),
         );
         match self.pipeline.process(ctx).await {

@@ -146,7 +146,7 @@ impl SqsAdapter {
         let ctx = Context::new(
             Source::queue(queue.clone()),
             delivery_count,
-            r.message_id.clone().unwrap_or_default(),
+            r.message_id.as_deref().unwrap_or_default(),
             message.clone(),
         );
         match self.pipeline.process(ctx).await {

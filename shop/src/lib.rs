@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use courier_core::worker::{Context, Handler, HandlerError};
@@ -81,7 +80,6 @@ impl Inventory {
     }
 }
 
-#[async_trait]
 impl Handler<OrderCreated> for Inventory {
     async fn handle(&self, event: Event<OrderCreated>, _ctx: &Context) -> Result<(), HandlerError> {
         let order = event.data;
@@ -125,7 +123,6 @@ pub struct Payment {
     pub log: Log,
 }
 
-#[async_trait]
 impl Handler<OrderCreated> for Payment {
     async fn handle(&self, event: Event<OrderCreated>, ctx: &Context) -> Result<(), HandlerError> {
         let order = event.data;
@@ -167,7 +164,6 @@ pub struct Shipping {
 /// Cities the carriers serve.
 const SERVED_CITIES: [&str; 4] = ["Lisbon", "Porto", "Madrid", "Berlin"];
 
-#[async_trait]
 impl Handler<OrderCreated> for Shipping {
     async fn handle(&self, event: Event<OrderCreated>, _ctx: &Context) -> Result<(), HandlerError> {
         let order = event.data;
@@ -199,7 +195,6 @@ fn mask(email: &str) -> String {
     }
 }
 
-#[async_trait]
 impl Handler<OrderCreated> for Notification {
     async fn handle(&self, event: Event<OrderCreated>, _ctx: &Context) -> Result<(), HandlerError> {
         let order = event.data;

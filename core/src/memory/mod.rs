@@ -8,27 +8,31 @@
 //! group, in order, and the group is blocked while any of its messages is held: the
 //! consumer handles them one after another (the [`worker`](crate::worker) does).
 //! State lives only as long as the broker.
+//!
+//! Each queue has its own lock, so publishers, receivers and settlements of different
+//! queues do not wait for each other; the map of queues is read-locked only to find one.
 
+mod provision;
 mod queue;
 mod settle;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-
-use parking_lot::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use parking_lot::{Mutex, RwLock};
 use tokio::time::Instant;
 
 use crate::broker::{Broker, Capabilities, Consumer, Publisher};
 use crate::delivery::{Delivery, DeliveryInfo};
 use crate::error::{Error, Result};
 use crate::message::{Destination, Entity, Message, Source};
-use crate::provision::{Drift, EntityKind, ProvisionAction, ProvisionReport};
-use crate::topology::{QueueSpec, SubscriptionSpec, TopicSpec, Topology};
+use crate::provision::ProvisionReport;
+use crate::topology::{TopicSpec, Topology};
 
-use queue::{QueueSettings, QueueState, Stored};
+use queue::{QueueState, Stored};
 use settle::MemorySettle;
 
 /// Largest message the memory broker accepts: 1 MiB, as SQS.
@@ -37,62 +41,91 @@ pub const MAX_MESSAGE_SIZE: usize = 1024 * 1024;
 /// Longest delay the memory broker accepts: one year.
 pub const MAX_DELAY: Duration = Duration::from_secs(365 * 24 * 3600);
 
-/// A queue's key: a queue, or a subscription of a topic.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) enum Key {
-    Queue(String),
-    Subscription(String, String),
-}
+/// One queue (or a subscription's queue, or a dead-letter queue) behind its own lock.
+pub(crate) type QueueRef = Arc<Mutex<QueueState>>;
 
 #[derive(Debug)]
 struct TopicState {
     spec: TopicSpec,
-    subscriptions: Vec<String>,
-    dedup: queue::DedupWindow,
+    /// The subscriptions' queues, in provisioning order.
+    subscriptions: Vec<(String, QueueRef)>,
+    dedup: Mutex<queue::DedupWindow>,
 }
 
 #[derive(Debug, Default)]
-pub(crate) struct State {
+struct State {
+    /// Topics, each with its subscriptions' queues.
     topics: HashMap<String, TopicState>,
-    queues: HashMap<Key, QueueState>,
+    /// Queues by name.
+    queues: HashMap<String, QueueRef>,
 }
 
 impl State {
-    /// The queue behind a source (and whether it is the dead-letter queue).
-    pub(crate) fn queue_mut(&mut self, key: &Key, dlq: bool) -> Result<&mut QueueState> {
-        let q = self
-            .queues
-            .get_mut(key)
-            .ok_or_else(|| Error::not_found(describe(key)))?;
-        if dlq {
-            Ok(q.dlq.as_deref_mut().ok_or_else(|| {
-                Error::backend(format!("{} has no dead-letter queue", describe(key)))
-            })?)
-        } else {
-            Ok(q)
+    fn queue(&self, entity: &Entity) -> Option<&QueueRef> {
+        match entity {
+            Entity::Queue(name) => self.queues.get(name),
+            Entity::Subscription { topic, name } => self
+                .topics
+                .get(topic)?
+                .subscriptions
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, q)| q),
         }
     }
 }
 
-fn describe(key: &Key) -> String {
-    match key {
-        Key::Queue(n) => format!("queue '{n}'"),
-        Key::Subscription(t, n) => format!("subscription '{t}/{n}'"),
+fn describe(entity: &Entity) -> String {
+    match entity {
+        Entity::Queue(n) => format!("queue '{n}'"),
+        Entity::Subscription { topic, name } => format!("subscription '{topic}/{name}'"),
     }
 }
 
-fn key_of(source: &Source) -> (Key, bool) {
-    let key = match source.entity() {
-        Entity::Queue(n) => Key::Queue(n.clone()),
-        Entity::Subscription { topic, name } => Key::Subscription(topic.clone(), name.clone()),
-    };
-    (key, source.is_dead_letter())
+/// Broker message ids: a random prefix per broker and a counter (no random number, and
+/// no system call, per message).
+#[derive(Debug)]
+struct Ids {
+    prefix: String,
+    next: AtomicU64,
+}
+
+impl Default for Ids {
+    fn default() -> Self {
+        Ids {
+            prefix: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
+            next: AtomicU64::new(1),
+        }
+    }
+}
+
+impl Ids {
+    fn next(&self) -> String {
+        let mut n = self.next.fetch_add(1, Ordering::Relaxed);
+        // `prefix-n` without the formatting machinery: this runs for every message.
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let mut id = String::with_capacity(self.prefix.len() + 1 + digits.len() - at);
+        id.push_str(&self.prefix);
+        id.push('-');
+        id.extend(digits[at..].iter().map(|&d| char::from(d)));
+        id
+    }
 }
 
 /// The in-memory broker. Cheap to clone: clones share state.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryBroker {
-    state: Arc<Mutex<State>>,
+    state: Arc<RwLock<State>>,
+    ids: Arc<Ids>,
 }
 
 impl MemoryBroker {
@@ -108,21 +141,111 @@ impl MemoryBroker {
         Ok(broker)
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock()
+    /// The queue behind a source (its dead-letter queue for a dead-letter source).
+    fn queue(&self, source: &Source) -> Result<QueueRef> {
+        let main = self
+            .state
+            .read()
+            .queue(source.entity())
+            .cloned()
+            .ok_or_else(|| Error::not_found(describe(source.entity())))?;
+        if !source.is_dead_letter() {
+            return Ok(main);
+        }
+        let dlq = main.lock().dlq.clone();
+        dlq.ok_or_else(|| {
+            Error::backend(format!(
+                "{} has no dead-letter queue",
+                describe(source.entity())
+            ))
+        })
     }
 
     /// Number of messages in a source (visible or not), for tests and inspection.
     pub fn depth(&self, source: &Source) -> Result<usize> {
-        let (key, dlq) = key_of(source);
-        Ok(self.lock().queue_mut(&key, dlq)?.messages.len())
+        Ok(self.queue(source)?.lock().messages.len())
+    }
+
+    fn publish_to_queue(&self, name: &str, message: Arc<Message>) -> Result<String> {
+        let q = self
+            .state
+            .read()
+            .queues
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::not_found(format!("queue '{name}'")))?;
+        let mut q = q.lock();
+        let dedup_key = check(
+            &message,
+            || format!("queue '{name}'"),
+            q.settings.fifo,
+            q.settings.content_based_deduplication,
+        )?;
+        let id = self.ids.next();
+        let now = Instant::now();
+        if let Some(key) = dedup_key {
+            if let Some(first) = q.dedup.check(key, &id, now) {
+                return Ok(first);
+            }
+        }
+        q.push(Stored::new(message, id.clone(), now));
+        Ok(id)
+    }
+
+    fn publish_to_topic(&self, name: &str, message: Arc<Message>) -> Result<String> {
+        let state = self.state.read();
+        let topic = state
+            .topics
+            .get(name)
+            .ok_or_else(|| Error::not_found(format!("topic '{name}'")))?;
+        let dedup_key = check(
+            &message,
+            || format!("topic '{name}'"),
+            topic.spec.fifo,
+            topic.spec.content_based_deduplication,
+        )?;
+        let id = self.ids.next();
+        let now = Instant::now();
+        if let Some(key) = dedup_key {
+            if let Some(first) = topic.dedup.lock().check(key, &id, now) {
+                return Ok(first);
+            }
+        }
+        for (_, q) in &topic.subscriptions {
+            let mut q = q.lock();
+            if q.settings
+                .filter
+                .as_ref()
+                .is_none_or(|f| f.matches(&message.attributes))
+            {
+                q.push(Stored::new(Arc::clone(&message), self.ids.next(), now));
+            }
+        }
+        Ok(id)
+    }
+
+    fn deliveries(&self, source: &Source, q: &QueueRef, taken: Vec<queue::Taken>) -> Vec<Delivery> {
+        taken
+            .into_iter()
+            .map(|t| {
+                let info = DeliveryInfo {
+                    source: source.clone(),
+                    broker_message_id: t.stored.broker_id,
+                    delivery_count: t.stored.delivery_count,
+                    enqueued_at: Some(t.stored.enqueued_at),
+                    locked_until: Some(t.locked_until),
+                };
+                let settle = MemorySettle::new(q.clone(), t.seq, t.token);
+                Delivery::new(t.stored.message, info, Box::new(settle))
+            })
+            .collect()
     }
 }
 
 /// Checks a message against a destination's rules; returns its FIFO dedup key.
 fn check(
     message: &Message,
-    what: &str,
+    what: impl Fn() -> String,
     fifo: bool,
     content_dedup: bool,
 ) -> Result<Option<Vec<u8>>> {
@@ -134,20 +257,23 @@ fn check(
     }
     if let Some(delay) = message.delay.filter(|d| *d > MAX_DELAY) {
         return Err(Error::unsupported(format!(
-            "a delay of {delay:?} on {what}: the memory broker delays at most {MAX_DELAY:?}"
+            "a delay of {delay:?} on {}: the memory broker delays at most {MAX_DELAY:?}",
+            what()
         )));
     }
     if !fifo {
         if message.dedup_id.is_some() {
             return Err(Error::unsupported(format!(
-                "dedup_id on {what}: deduplication needs a FIFO destination"
+                "dedup_id on {}: deduplication needs a FIFO destination",
+                what()
             )));
         }
         return Ok(None);
     }
     if message.group_id.is_none() {
         return Err(Error::invalid_input(format!(
-            "FIFO {what} needs a group_id on every message"
+            "FIFO {} needs a group_id on every message",
+            what()
         )));
     }
     let key = match (&message.dedup_id, &message.message_id) {
@@ -155,7 +281,8 @@ fn check(
         (None, None) if content_dedup => [b"b".as_slice(), &message.body].concat(),
         (None, None) => {
             return Err(Error::invalid_input(format!(
-                "FIFO {what} needs a dedup_id or message_id (or content_based_deduplication)"
+                "FIFO {} needs a dedup_id or message_id (or content_based_deduplication)",
+                what()
             )))
         }
     };
@@ -165,93 +292,37 @@ fn check(
 #[async_trait]
 impl Publisher for MemoryBroker {
     async fn publish(&self, destination: &Destination, message: Message) -> Result<String> {
-        let id = uuid::Uuid::new_v4().to_string();
-        let now = Instant::now();
         let message = Arc::new(message);
-        let mut state = self.lock();
         match destination {
-            Destination::Queue(name) => {
-                let q = state.queue_mut(&Key::Queue(name.clone()), false)?;
-                let what = format!("queue '{name}'");
-                if let Some(key) = check(
-                    &message,
-                    &what,
-                    q.settings.fifo,
-                    q.settings.content_based_deduplication,
-                )? {
-                    if let Some(first) = q.dedup.check(key, &id, now) {
-                        return Ok(first);
-                    }
-                }
-                q.push(Stored::new(message, id.clone(), now));
-            }
-            Destination::Topic(name) => {
-                let State { topics, queues } = &mut *state;
-                let topic = topics
-                    .get_mut(name)
-                    .ok_or_else(|| Error::not_found(format!("topic '{name}'")))?;
-                let what = format!("topic '{name}'");
-                if let Some(key) = check(
-                    &message,
-                    &what,
-                    topic.spec.fifo,
-                    topic.spec.content_based_deduplication,
-                )? {
-                    if let Some(first) = topic.dedup.check(key, &id, now) {
-                        return Ok(first);
-                    }
-                }
-                for sub in &topic.subscriptions {
-                    let Some(q) = queues.get_mut(&Key::Subscription(name.clone(), sub.clone()))
-                    else {
-                        continue;
-                    };
-                    if q.settings
-                        .filter
-                        .as_ref()
-                        .is_none_or(|f| f.matches(&message.attributes))
-                    {
-                        let copy_id = uuid::Uuid::new_v4().to_string();
-                        q.push(Stored::new(Arc::clone(&message), copy_id, now));
-                    }
-                }
-            }
+            Destination::Queue(name) => self.publish_to_queue(name, message),
+            Destination::Topic(name) => self.publish_to_topic(name, message),
         }
-        Ok(id)
     }
 }
 
 #[async_trait]
 impl Consumer for MemoryBroker {
     async fn receive(&self, source: &Source, max: usize, wait: Duration) -> Result<Vec<Delivery>> {
-        let (key, dlq) = key_of(source);
+        let q = self.queue(source)?;
         if max == 0 {
             return Ok(Vec::new());
         }
         let deadline = crate::duration::deadline_after(wait);
+        // The common case first: something is there, no waiting needed.
+        let (taken, _) = q.lock().take(max, Instant::now());
+        if !taken.is_empty() {
+            return Ok(self.deliveries(source, &q, taken));
+        }
+        let notify = q.lock().notify.clone();
         loop {
-            let notify = self.lock().queue_mut(&key, dlq)?.notify.clone();
+            // Registered before looking, so that a publish in between is not missed.
             let notified = notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             let now = Instant::now();
-            let (taken, next_visible) = self.lock().queue_mut(&key, dlq)?.take(max, now);
+            let (taken, next_visible) = q.lock().take(max, now);
             if !taken.is_empty() {
-                return Ok(taken
-                    .into_iter()
-                    .map(|t| {
-                        let info = DeliveryInfo {
-                            source: source.clone(),
-                            broker_message_id: t.stored.broker_id.clone(),
-                            delivery_count: t.stored.delivery_count,
-                            enqueued_at: Some(t.stored.enqueued_at),
-                            locked_until: Some(t.locked_until),
-                        };
-                        let settle =
-                            MemorySettle::new(self.clone(), key.clone(), dlq, t.seq, t.token);
-                        Delivery::new(t.stored.message, info, Box::new(settle))
-                    })
-                    .collect());
+                return Ok(self.deliveries(source, &q, taken));
             }
             if now >= deadline {
                 return Ok(Vec::new());
@@ -262,115 +333,6 @@ impl Consumer for MemoryBroker {
                 _ = tokio::time::sleep_until(wake) => {}
             }
         }
-    }
-}
-
-impl MemoryBroker {
-    fn provision_queue(
-        &self,
-        report: &mut ProvisionReport,
-        kind: EntityKind,
-        key: Key,
-        settings: QueueSettings,
-    ) {
-        let mut state = self.lock();
-        let name = match &key {
-            Key::Queue(n) => n.clone(),
-            Key::Subscription(t, n) => format!("{t}/{n}"),
-        };
-        let Some(q) = state.queues.get_mut(&key) else {
-            state
-                .queues
-                .insert(key, QueueState::new(name.clone(), settings));
-            report.push(kind, name, ProvisionAction::Created);
-            return;
-        };
-        if q.settings.fifo != settings.fifo {
-            let what = format!(
-                "fifo is {}, the topology says {}",
-                q.settings.fifo, settings.fifo
-            );
-            report.push(kind, name, ProvisionAction::Differs(what));
-            return;
-        }
-        let mut drift = Drift::default();
-        let old = &q.settings;
-        drift.compare(
-            "max_receive_count",
-            &old.max_receive_count,
-            &settings.max_receive_count,
-        );
-        drift.compare("visibility", &old.visibility, &settings.visibility);
-        drift.compare(
-            "content_based_deduplication",
-            &old.content_based_deduplication,
-            &settings.content_based_deduplication,
-        );
-        if old.filter != settings.filter {
-            drift.note("filter");
-        }
-        let action = drift.action();
-        if action != ProvisionAction::Unchanged {
-            if let Some(dlq) = q.dlq.as_mut() {
-                dlq.settings.visibility = settings.visibility;
-            }
-            q.settings = settings;
-        }
-        report.push(kind, name, action);
-    }
-
-    fn provision_topic(&self, report: &mut ProvisionReport, spec: &TopicSpec) {
-        let mut state = self.lock();
-        match state.topics.get_mut(&spec.name) {
-            None => {
-                state.topics.insert(
-                    spec.name.clone(),
-                    TopicState {
-                        spec: spec.clone(),
-                        subscriptions: Vec::new(),
-                        dedup: Default::default(),
-                    },
-                );
-                report.push(EntityKind::Topic, &spec.name, ProvisionAction::Created);
-            }
-            Some(t) if t.spec.fifo != spec.fifo => {
-                let what = format!("fifo is {}, the topology says {}", t.spec.fifo, spec.fifo);
-                report.push(
-                    EntityKind::Topic,
-                    &spec.name,
-                    ProvisionAction::Differs(what),
-                );
-            }
-            Some(t) if t.spec != *spec => {
-                t.spec = spec.clone();
-                report.push(
-                    EntityKind::Topic,
-                    &spec.name,
-                    ProvisionAction::Updated("content_based_deduplication".into()),
-                );
-            }
-            Some(_) => report.push(EntityKind::Topic, &spec.name, ProvisionAction::Unchanged),
-        }
-    }
-}
-
-fn queue_settings(q: &QueueSpec) -> QueueSettings {
-    QueueSettings {
-        fifo: q.fifo,
-        content_based_deduplication: q.content_based_deduplication,
-        max_receive_count: Some(q.max_receive_count),
-        visibility: Duration::from_secs(q.visibility_timeout_secs.into()),
-        filter: None,
-    }
-}
-
-fn subscription_settings(s: &SubscriptionSpec, topic: Option<&TopicSpec>) -> QueueSettings {
-    QueueSettings {
-        fifo: topic.is_some_and(|t| t.fifo),
-        content_based_deduplication: false,
-        max_receive_count: Some(s.max_receive_count),
-        visibility: Duration::from_secs(s.visibility_timeout_secs.into()),
-        filter: s.parsed_filter().cloned(),
     }
 }
 
@@ -393,33 +355,7 @@ impl Broker for MemoryBroker {
     }
 
     async fn provision(&self, topology: &Topology) -> Result<ProvisionReport> {
-        // Validate a copy so that filters are parsed even for a hand-built topology.
-        let mut topology = topology.clone();
-        topology.validate("topology")?;
-        let mut report = ProvisionReport::default();
-        for t in &topology.topics {
-            self.provision_topic(&mut report, t);
-        }
-        for q in &topology.queues {
-            self.provision_queue(
-                &mut report,
-                EntityKind::Queue,
-                Key::Queue(q.name.clone()),
-                queue_settings(q),
-            );
-        }
-        for s in &topology.subscriptions {
-            let key = Key::Subscription(s.topic.clone(), s.name.clone());
-            let settings = subscription_settings(s, topology.topic(&s.topic));
-            self.provision_queue(&mut report, EntityKind::Subscription, key, settings);
-            let mut state = self.lock();
-            if let Some(topic) = state.topics.get_mut(&s.topic) {
-                if !topic.subscriptions.contains(&s.name) {
-                    topic.subscriptions.push(s.name.clone());
-                }
-            }
-        }
-        Ok(report)
+        self.provision_all(topology)
     }
 }
 

@@ -104,14 +104,14 @@ pub(crate) struct QueueState {
     pub(crate) dedup: DedupWindow,
     pub(crate) notify: Arc<Notify>,
     /// The dead-letter queue; `None` for a dead-letter queue itself.
-    pub(crate) dlq: Option<Box<QueueState>>,
+    pub(crate) dlq: Option<super::QueueRef>,
     next_seq: u64,
     next_token: u64,
 }
 
 impl QueueState {
     /// A queue with its dead-letter queue.
-    pub(crate) fn new(name: String, settings: QueueSettings) -> Self {
+    pub(crate) fn with_dead_letter_queue(name: String, settings: QueueSettings) -> Self {
         let dlq_settings = QueueSettings {
             fifo: false,
             content_based_deduplication: false,
@@ -120,10 +120,10 @@ impl QueueState {
             filter: None,
         };
         let mut queue = Self::bare(name.clone(), settings);
-        queue.dlq = Some(Box::new(Self::bare(
+        queue.dlq = Some(std::sync::Arc::new(parking_lot::Mutex::new(Self::bare(
             format!("{name} (dead-letter queue)"),
             dlq_settings,
-        )));
+        ))));
         queue
     }
 
@@ -154,8 +154,9 @@ impl QueueState {
         stored.token = None;
         stored.visible_at = Instant::now();
         stored.expires_at = None;
-        if let Some(dlq) = self.dlq.as_mut() {
-            dlq.push(stored);
+        if let Some(dlq) = &self.dlq {
+            // Lock order: a queue, then its dead-letter queue (never the other way).
+            dlq.lock().push(stored);
         }
         // A FIFO group may be unblocked now.
         self.notify.notify_waiters();
@@ -173,7 +174,7 @@ impl QueueState {
     pub(crate) fn take(&mut self, max: usize, now: Instant) -> (Vec<Taken>, Option<Instant>) {
         let mut expired = Vec::new();
         let mut blocked: HashSet<String> = HashSet::new();
-        let mut taken = Vec::new();
+        let mut taken = Vec::with_capacity(max.min(self.messages.len()));
         let mut redrive = Vec::new();
         let mut next_visible: Option<Instant> = None;
         let fifo = self.settings.fifo;

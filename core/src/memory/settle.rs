@@ -1,38 +1,29 @@
-//! Settlement of in-memory deliveries.
+//! Settlement of in-memory deliveries: through the delivery's own queue, never the map.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::QueueRef;
 use crate::delivery::Settle;
 use crate::error::{Error, Result};
 use crate::message::Message;
 
-use super::{Key, MemoryBroker};
-
 /// The receipt of one in-memory delivery.
 pub(crate) struct MemorySettle {
-    broker: MemoryBroker,
-    key: Key,
-    dlq: bool,
+    queue: QueueRef,
     seq: u64,
     token: u64,
 }
 
 impl MemorySettle {
-    pub(crate) fn new(broker: MemoryBroker, key: Key, dlq: bool, seq: u64, token: u64) -> Self {
-        MemorySettle {
-            broker,
-            key,
-            dlq,
-            seq,
-            token,
-        }
+    pub(crate) fn new(queue: QueueRef, seq: u64, token: u64) -> Self {
+        MemorySettle { queue, seq, token }
     }
 
-    fn lock_lost(&self, why: &str) -> Error {
+    fn lock_lost(&self, queue: &str, why: &str) -> Error {
         Error::LockLost {
-            message: format!("message {} of {:?}: {why}", self.seq, self.key),
+            message: format!("message {} of {queue}: {why}", self.seq),
             source: None,
         }
     }
@@ -41,22 +32,24 @@ impl MemorySettle {
 #[async_trait]
 impl Settle for MemorySettle {
     async fn ack(&self) -> Result<()> {
-        let mut state = self.broker.lock();
-        let q = state.queue_mut(&self.key, self.dlq)?;
-        q.held(self.seq, self.token)
-            .map_err(|why| self.lock_lost(why))?;
+        let mut q = self.queue.lock();
+        if let Err(why) = q.held(self.seq, self.token) {
+            return Err(self.lock_lost(&q.name, why));
+        }
         q.messages.remove(&self.seq);
         // The next message of a FIFO group may be free now.
-        q.notify.notify_waiters();
+        if q.settings.fifo {
+            q.notify.notify_waiters();
+        }
         Ok(())
     }
 
     async fn nack(&self, after: Duration) -> Result<()> {
-        let mut state = self.broker.lock();
-        let q = state.queue_mut(&self.key, self.dlq)?;
+        let mut q = self.queue.lock();
+        let name = q.name.clone();
         let stored = q
             .held(self.seq, self.token)
-            .map_err(|why| self.lock_lost(why))?;
+            .map_err(|why| self.lock_lost(&name, why))?;
         stored.visible_at = crate::duration::deadline_after(after);
         stored.token = None;
         q.notify.notify_waiters();
@@ -64,15 +57,15 @@ impl Settle for MemorySettle {
     }
 
     async fn dead_letter(&self, _message: &Message, reason: &str) -> Result<()> {
-        let mut state = self.broker.lock();
-        let q = state.queue_mut(&self.key, self.dlq)?;
+        let mut q = self.queue.lock();
         if q.dlq.is_none() {
             return Err(Error::unsupported(
                 "dead-lettering a message that is already in a dead-letter queue",
             ));
         }
-        q.held(self.seq, self.token)
-            .map_err(|why| self.lock_lost(why))?;
+        if let Err(why) = q.held(self.seq, self.token) {
+            return Err(self.lock_lost(&q.name, why));
+        }
         if let Some(stored) = q.messages.remove(&self.seq) {
             q.dead_letter(stored, reason.to_owned());
         }
@@ -80,11 +73,11 @@ impl Settle for MemorySettle {
     }
 
     async fn extend(&self, by: Duration) -> Result<()> {
-        let mut state = self.broker.lock();
-        let q = state.queue_mut(&self.key, self.dlq)?;
+        let mut q = self.queue.lock();
+        let name = q.name.clone();
         let stored = q
             .held(self.seq, self.token)
-            .map_err(|why| self.lock_lost(why))?;
+            .map_err(|why| self.lock_lost(&name, why))?;
         stored.visible_at = crate::duration::deadline_after(by);
         Ok(())
     }

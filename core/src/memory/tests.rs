@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use super::*;
 use crate::event::attr;
+use crate::provision::ProvisionAction;
+use crate::topology::QueueSpec;
 use crate::ConsumerExt;
 
 fn fifo_queue(name: &str, content_dedup: bool) -> Topology {

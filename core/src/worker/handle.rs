@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use futures_util::future::{join_all, Either};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::handler::Context;
@@ -10,30 +11,39 @@ use super::{lock, settle, Shared};
 use crate::delivery::Delivery;
 use crate::error::display_chain;
 
-/// Spawns the tasks for one receive's deliveries; each holds one of `permits` until its
-/// delivery is settled (extra permits are given back at once).
+/// Spawns one task for one receive's deliveries, which handles them concurrently (a FIFO
+/// group's one after another); each holds one of `permits` until its delivery is settled
+/// (extra permits are given back at once). One task per receive, not per message: the
+/// handlers of a batch interleave on it, and batches spread over the runtime's threads.
 pub(super) fn spawn_all(
     shared: &Arc<Shared>,
     deliveries: Vec<Delivery>,
     permits: Vec<OwnedSemaphorePermit>,
 ) {
+    if deliveries.is_empty() {
+        return;
+    }
     let mut groups: Vec<(String, Vec<(Delivery, OwnedSemaphorePermit)>)> = Vec::new();
+    let mut running = Vec::with_capacity(deliveries.len());
     for (delivery, permit) in deliveries.into_iter().zip(permits) {
-        match delivery.message().group_id.clone() {
-            Some(group) if shared.capabilities.fifo => {
-                match groups.iter_mut().find(|(g, _)| *g == group) {
-                    Some((_, members)) => members.push((delivery, permit)),
-                    None => groups.push((group, vec![(delivery, permit)])),
-                }
-            }
+        let group = match &delivery.message().group_id {
+            Some(group) if shared.capabilities.fifo => group.clone(),
             _ => {
-                tokio::spawn(one(shared.clone(), delivery, permit));
+                running.push(Either::Left(one(shared.clone(), delivery, permit)));
+                continue;
             }
+        };
+        match groups.iter_mut().find(|(g, _)| *g == group) {
+            Some((_, members)) => members.push((delivery, permit)),
+            None => groups.push((group, vec![(delivery, permit)])),
         }
     }
     for (_, members) in groups {
-        tokio::spawn(group_in_order(shared.clone(), members));
+        running.push(Either::Right(group_in_order(shared.clone(), members)));
     }
+    // A batch is small (at most the batch size): `join_all` keeps its futures in one
+    // allocation and polls them together.
+    tokio::spawn(join_all(running));
 }
 
 async fn one(shared: Arc<Shared>, delivery: Delivery, _permit: OwnedSemaphorePermit) {
@@ -77,7 +87,7 @@ async fn handle(shared: &Shared, delivery: Delivery) -> settle::Removed {
     let ctx = Context::new(
         shared.source_arc.clone(),
         delivery.delivery_count(),
-        delivery.info().broker_message_id.clone(),
+        &delivery.info().broker_message_id,
         delivery.shared_message().clone(),
     );
     let outcome = lock::hold_while(

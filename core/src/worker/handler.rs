@@ -52,12 +52,13 @@ impl fmt::Display for HandlerError {
 
 impl std::error::Error for HandlerError {}
 
-/// What a handler knows about the delivery besides the event. Cheap to clone.
+/// What a handler knows about the delivery besides the event. Cheap to clone
+/// (reference counts only).
 #[derive(Debug, Clone)]
 pub struct Context {
     source: Arc<Source>,
     delivery_count: u32,
-    broker_message_id: String,
+    broker_message_id: Arc<str>,
     message: Arc<Message>,
 }
 
@@ -66,13 +67,13 @@ impl Context {
     pub fn new(
         source: impl Into<Arc<Source>>,
         delivery_count: u32,
-        broker_message_id: impl Into<String>,
+        broker_message_id: &str,
         message: impl Into<Arc<Message>>,
     ) -> Self {
         Context {
             source: source.into(),
             delivery_count,
-            broker_message_id: broker_message_id.into(),
+            broker_message_id: Arc::from(broker_message_id),
             message: message.into(),
         }
     }
@@ -104,10 +105,32 @@ impl Context {
 }
 
 /// Handles events with `T` data.
-#[async_trait]
+///
+/// Implement it with a plain `async fn` (no macro needed), or make one from a closure with
+/// [`handler_fn`]:
+///
+/// ```
+/// use courier_core::worker::{Context, Handler, HandlerError};
+/// use courier_core::Event;
+///
+/// struct Inventory;
+///
+/// impl Handler<serde_json::Value> for Inventory {
+///     async fn handle(&self, event: Event<serde_json::Value>, _ctx: &Context) -> Result<(), HandlerError> {
+///         if event.data["sku"].is_null() {
+///             return Err(HandlerError::permanent("no SKU"));
+///         }
+///         Ok(())
+///     }
+/// }
+/// ```
 pub trait Handler<T>: Send + Sync + 'static {
     /// Handles one event; `Ok` acknowledges it.
-    async fn handle(&self, event: Event<T>, ctx: &Context) -> Result<(), HandlerError>;
+    fn handle(
+        &self,
+        event: Event<T>,
+        ctx: &Context,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send;
 }
 
 /// A [`Handler`] made from an async closure taking the event and an owned [`Context`].
@@ -118,15 +141,18 @@ pub fn handler_fn<F>(f: F) -> HandlerFn<F> {
     HandlerFn(f)
 }
 
-#[async_trait]
 impl<T, F, Fut> Handler<T> for HandlerFn<F>
 where
     T: Send + 'static,
     F: Fn(Event<T>, Context) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), HandlerError>> + Send,
 {
-    async fn handle(&self, event: Event<T>, ctx: &Context) -> Result<(), HandlerError> {
-        (self.0)(event, ctx.clone()).await
+    fn handle(
+        &self,
+        event: Event<T>,
+        ctx: &Context,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        (self.0)(event, ctx.clone())
     }
 }
 

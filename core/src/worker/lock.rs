@@ -24,7 +24,9 @@ pub(super) async fn hold_while<F: Future>(
         .max(Duration::from_secs(1));
     loop {
         let renew_at = until.checked_sub(grant / 3).unwrap_or(until);
+        // The handler first: one that is done at once never registers a timer.
         tokio::select! {
+            biased;
             r = &mut task => return r,
             _ = tokio::time::sleep_until(renew_at) => {
                 match delivery.extend(grant).await {

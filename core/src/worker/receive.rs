@@ -50,7 +50,9 @@ pub(super) async fn poll(
             },
             _ = stop.changed() => return Ok(()),
         };
-        let mut held: Vec<OwnedSemaphorePermit> = vec![first];
+        let mut held: Vec<OwnedSemaphorePermit> =
+            Vec::with_capacity(shared.config.batch_size.min(64));
+        held.push(first);
         while held.len() < shared.config.batch_size {
             match permits.clone().try_acquire_owned() {
                 Ok(p) => held.push(p),
