@@ -1,6 +1,6 @@
 //! `courier --provider azure …` against the Service Bus REST stand-in, started with
 //! `courier azure-standin` as a user would.
-#![cfg(feature = "azure")]
+#![cfg(feature = "azure-standin")]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use azure_messaging_servicebus::prelude::QueueClient;
-use courier_azure::standin::StandIn;
 use courier_azure::{connection, AzureBroker, ConnectionString};
+use courier_azure_standin::StandIn;
 use courier_core::topology::{QueueSpec, Topology};
 use courier_core::worker::{handler_fn, HandlerError, Worker};
 use courier_core::{Broker, Destination, Event, Message, Publisher, Source};

@@ -1,6 +1,6 @@
 //! courier-azure: courier's backend for Azure Service Bus, over its REST protocol
-//! (`azure_messaging_servicebus` + `azure_core`, rustls), and a local stand-in of that
-//! protocol for tests ([`standin`]).
+//! (`azure_messaging_servicebus` + `azure_core`, rustls). No HTTP server: the local
+//! stand-in of the protocol for tests is its own crate, `courier-azure-standin`.
 //!
 //! | courier | Service Bus |
 //! | --- | --- |
@@ -24,7 +24,6 @@ mod provision;
 mod receive;
 mod send;
 pub mod sql;
-pub mod standin;
 pub mod wire;
 
 use std::sync::Arc;

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use courier_azure::standin::StandIn;
 use courier_azure::{AzureBroker, ConnectionString};
+use courier_azure_standin::StandIn;
 use courier_core::config::AzureConfig;
 use courier_core::topology::{QueueSpec, Topology};
 use courier_core::{

@@ -56,7 +56,7 @@ enum Command {
     /// Receive messages and print them.
     Receive(receive::ReceiveArgs),
     /// Serve the Service Bus REST stand-in (a local test double, not Azure).
-    #[cfg(feature = "azure")]
+    #[cfg(feature = "azure-standin")]
     AzureStandin {
         /// Address to listen on (port 0: any free port).
         #[arg(long, default_value = "127.0.0.1:9354")]
@@ -122,7 +122,7 @@ impl Env {
 }
 
 pub(crate) async fn run(cli: Cli) -> Result<()> {
-    #[cfg(feature = "azure")]
+    #[cfg(feature = "azure-standin")]
     if let Command::AzureStandin { listen } = cli.command {
         return azure_standin(listen).await;
     }
@@ -147,7 +147,7 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
         Command::Receive(args) => receive::run(&env, args).await,
         #[cfg(feature = "aws")]
         Command::Lambda(cmd) => lambda::run(&env, cmd).await,
-        #[cfg(feature = "azure")]
+        #[cfg(feature = "azure-standin")]
         Command::AzureStandin { .. } => unreachable!("handled before connecting"),
     }
 }
@@ -180,9 +180,9 @@ async fn run_demo(env: &Env, topology: &Topology, keep_dead_letters: bool) -> Re
     Ok(())
 }
 
-#[cfg(feature = "azure")]
+#[cfg(feature = "azure-standin")]
 async fn azure_standin(listen: std::net::SocketAddr) -> Result<()> {
-    let standin = courier_azure::standin::StandIn::start(listen)
+    let standin = courier_azure_standin::StandIn::start(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     // The stand-in's own random key: printing it is the point (like an emulator's).

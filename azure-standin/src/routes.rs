@@ -13,9 +13,9 @@ use serde_json::{json, Value};
 use time::format_description::well_known::Rfc2822;
 use time::OffsetDateTime;
 
-use super::state::{lock, Entity, Kind, Lock, StandInState};
+use crate::atom;
 use crate::sql::SqlFilter;
-use crate::{atom, wire};
+use crate::state::{lock, Entity, Kind, Lock, StandInState};
 
 type S = Arc<StandInState>;
 
@@ -24,7 +24,7 @@ const BROKER: &str = "sb:broker";
 const SEQ: &str = "sb:seq";
 const ENQUEUED: &str = "sb:enqueued";
 
-pub(super) fn router(state: S) -> axum::Router {
+pub(crate) fn router(state: S) -> axum::Router {
     axum::Router::new().fallback(handle).with_state(state)
 }
 
@@ -188,7 +188,7 @@ async fn send(s: &StandInState, entity: &str, headers: &HeaderMap, body: &Bytes)
                 .and_then(Value::as_object)
                 .map(|o| {
                     o.iter()
-                        .map(|(k, v)| (k.to_ascii_lowercase(), wire::ascii_json(v)))
+                        .map(|(k, v)| (k.to_ascii_lowercase(), ascii_json(v)))
                         .collect()
                 })
                 .unwrap_or_default();
@@ -233,6 +233,23 @@ async fn send(s: &StandInState, entity: &str, headers: &HeaderMap, body: &Bytes)
         }
     }
     reply(StatusCode::CREATED, "")
+}
+
+/// JSON with every non-ASCII character escaped, so that it fits an HTTP header.
+fn ascii_json(value: &Value) -> String {
+    let json = value.to_string();
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c.is_ascii() && !c.is_ascii_control() {
+            out.push(c);
+        } else {
+            let mut buf = [0u16; 2];
+            for unit in c.encode_utf16(&mut buf) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
 }
 
 /// The value of a header-form property, for SQL filters.

@@ -1,5 +1,5 @@
-//! A local stand-in of the Service Bus REST protocol, for tests and for running the demo
-//! without Azure. **It is a test double of the documented protocol, not Azure Service
+//! courier-azure-standin: a local stand-in of the Service Bus REST protocol, for tests
+//! and for running the demo without Azure. **It is a test double of the documented protocol, not Azure Service
 //! Bus**: it speaks HTTP on loopback, keeps everything in memory, and implements what
 //! courier and the REST crate use:
 //!
@@ -21,7 +21,12 @@
 //! limited here (courier checks them before sending).
 //! Queue semantics come from courier's in-memory broker.
 
+#![deny(missing_docs, unreachable_pub, rustdoc::broken_intra_doc_links)]
+
+mod atom;
 mod routes;
+mod sas;
+pub mod sql;
 mod state;
 
 use std::net::SocketAddr;

@@ -9,51 +9,51 @@ use courier_core::topology::{QueueSpec, Topology};
 use courier_core::{Broker, Delivery, MemoryBroker, Secret, Source};
 use tokio::time::Instant;
 
-use crate::connection::sas_signature;
+use crate::sas;
 use crate::sql::SqlFilter;
 
 /// How long a `MessageId` is remembered by entities with duplicate detection.
 const DEDUP_WINDOW: Duration = Duration::from_secs(600);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Kind {
+pub(crate) enum Kind {
     Queue,
     Topic,
     Subscription,
 }
 
 #[derive(Debug, Clone)]
-pub(super) struct Entity {
-    pub(super) kind: Kind,
-    pub(super) lock_secs: u32,
-    pub(super) max_delivery: u32,
-    pub(super) dead_letter_on_expiry: bool,
-    pub(super) dead_letter_on_filter_errors: bool,
-    pub(super) duplicate_detection: bool,
+pub(crate) struct Entity {
+    pub(crate) kind: Kind,
+    pub(crate) lock_secs: u32,
+    pub(crate) max_delivery: u32,
+    pub(crate) dead_letter_on_expiry: bool,
+    pub(crate) dead_letter_on_filter_errors: bool,
+    pub(crate) duplicate_detection: bool,
 }
 
 /// A subscription's rules: name -> (SQL text, parsed).
-pub(super) type Rules = BTreeMap<String, (String, SqlFilter)>;
+pub(crate) type Rules = BTreeMap<String, (String, SqlFilter)>;
 
-pub(super) struct Lock {
-    pub(super) entity: String,
-    pub(super) delivery: Delivery,
+pub(crate) struct Lock {
+    pub(crate) entity: String,
+    pub(crate) delivery: Delivery,
 }
 
-pub(super) struct StandInState {
-    pub(super) namespace: String,
+pub(crate) struct StandInState {
+    pub(crate) namespace: String,
     key_name: String,
     key: Secret,
-    pub(super) memory: MemoryBroker,
-    pub(super) entities: Mutex<BTreeMap<String, Entity>>,
+    pub(crate) memory: MemoryBroker,
+    pub(crate) entities: Mutex<BTreeMap<String, Entity>>,
     /// Rules by subscription path.
-    pub(super) rules: Mutex<BTreeMap<String, Rules>>,
-    pub(super) locks: Mutex<HashMap<String, Lock>>,
+    pub(crate) rules: Mutex<BTreeMap<String, Rules>>,
+    pub(crate) locks: Mutex<HashMap<String, Lock>>,
     dedup: Mutex<HashMap<String, HashMap<String, Instant>>>,
     seq: AtomicI64,
 }
 
-pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -65,7 +65,7 @@ fn decode(s: &str) -> String {
 }
 
 impl StandInState {
-    pub(super) fn new(namespace: String, key_name: String, key: Secret) -> Self {
+    pub(crate) fn new(namespace: String, key_name: String, key: Secret) -> Self {
         StandInState {
             namespace,
             key_name,
@@ -79,12 +79,12 @@ impl StandInState {
         }
     }
 
-    pub(super) fn next_seq(&self) -> i64 {
+    pub(crate) fn next_seq(&self) -> i64 {
         self.seq.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Checks a SAS token for a request to `path`; the error is the 401 body.
-    pub(super) fn authorize(&self, header: Option<&str>, path: &str) -> Result<(), String> {
+    pub(crate) fn authorize(&self, header: Option<&str>, path: &str) -> Result<(), String> {
         let token = header
             .and_then(|h| h.strip_prefix("SharedAccessSignature "))
             .ok_or("40100: no SharedAccessSignature token")?;
@@ -112,7 +112,7 @@ impl StandInState {
         if expiry <= now {
             return Err("40105: the token has expired".to_owned());
         }
-        if sas_signature(&sr, expiry, &self.key) != sig {
+        if sas::signature(&sr, expiry, &self.key) != sig {
             return Err("40103: Invalid authorization token signature".to_owned());
         }
         let resource = format!(
@@ -129,12 +129,12 @@ impl StandInState {
     }
 
     /// The memory broker's queue name for a queue or subscription path.
-    pub(super) fn memory_name(path: &str) -> String {
+    pub(crate) fn memory_name(path: &str) -> String {
         path.replace("/subscriptions/", "--")
     }
 
     /// The memory source for an entity path, possibly ending in `/$DeadLetterQueue`.
-    pub(super) fn source(&self, path: &str) -> Option<(String, Source, Entity)> {
+    pub(crate) fn source(&self, path: &str) -> Option<(String, Source, Entity)> {
         let (base, dead) = match path.strip_suffix("/$DeadLetterQueue") {
             Some(b) => (b, true),
             None => (path, false),
@@ -152,7 +152,7 @@ impl StandInState {
     }
 
     /// Creates or updates the memory queue behind a queue or subscription.
-    pub(super) async fn provision_memory(
+    pub(crate) async fn provision_memory(
         &self,
         path: &str,
         e: &Entity,
@@ -170,7 +170,7 @@ impl StandInState {
     }
 
     /// Whether `message_id` was seen on `entity` within the window (and remembers it).
-    pub(super) fn duplicate(&self, entity: &str, message_id: &str) -> bool {
+    pub(crate) fn duplicate(&self, entity: &str, message_id: &str) -> bool {
         let now = Instant::now();
         let mut all = lock(&self.dedup);
         let seen = all.entry(entity.to_owned()).or_default();
@@ -179,7 +179,7 @@ impl StandInState {
     }
 
     /// The subscriptions of a topic whose rules pass these properties.
-    pub(super) fn matching_subscriptions(
+    pub(crate) fn matching_subscriptions(
         &self,
         topic: &str,
         props: &BTreeMap<String, String>,
