@@ -28,7 +28,16 @@ pub use courier_aws as aws;
 #[cfg(feature = "azure")]
 pub use courier_azure as azure;
 
-pub mod demo;
+/// The AWS Lambda adapter (feature `lambda`): the same handlers as SQS- or SNS-triggered
+/// functions, with partial batch responses.
+#[cfg(feature = "lambda")]
+pub use courier_lambdas as lambda;
+
+/// What a program using courier needs most, in one import: `use courier::prelude::*;`.
+pub mod prelude {
+    pub use crate::connect;
+    pub use courier_core::prelude::*;
+}
 
 /// The README's examples, compiled as doc tests so that they stay true.
 #[cfg(doctest)]

@@ -10,20 +10,10 @@ use clap::Parser;
 async fn main() -> ExitCode {
     let args = match cli::Cli::try_parse() {
         Ok(args) => args,
-        Err(e) if !e.use_stderr() => {
-            // --help and --version
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
         Err(e) => {
-            // One line: clap's first line names the problem; `--help` has the rest.
-            let text = e.render().to_string();
-            let first = text
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments");
-            eprintln!("{} (see courier --help)", first.trim());
-            return ExitCode::from(2);
+            // clap's whole message: what is wrong, the usage, tips such as "similar: --max".
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
     tracing_subscriber::fmt()

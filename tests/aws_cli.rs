@@ -1,5 +1,5 @@
 //! `courier --provider aws …` against real LocalStack (started by ./scripts/test.sh).
-#![cfg(feature = "aws")]
+#![cfg(all(feature = "cli", feature = "aws"))]
 
 use std::process::{Command, Output};
 

@@ -1,3 +1,4 @@
+#![cfg(feature = "cli")]
 //! The `courier` binary: the demo, and bad input refused with one clear line.
 
 use std::path::PathBuf;
@@ -42,6 +43,18 @@ fn refused(args: &[&str], expected: &str) {
     );
 }
 
+/// Refused by the argument parser: clap's whole message (what is wrong, usage, tips),
+/// never cut to its first line.
+fn refused_by_clap(args: &[&str], expected: &[&str]) {
+    let out = courier(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    for e in expected {
+        assert!(stderr.contains(e), "{args:?}: expected {e:?} in:\n{stderr}");
+    }
+    assert!(stderr.contains("--help"), "points to --help: {stderr}");
+}
+
 #[test]
 fn demo_runs_on_the_memory_default_and_shows_dead_letters() {
     let out = courier(&["demo"]);
@@ -84,7 +97,7 @@ fn publish_and_receive_work_within_one_process_lifetime() {
         String::from_utf8_lossy(&out.stderr)
     );
     let id = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(id.trim().len(), 36, "prints the message id: {id}");
+    assert_eq!(id.trim().len(), 36, "prints the event id: {id}");
     let out = courier(&[
         "receive",
         "subscription:orders/inventory",
@@ -110,9 +123,9 @@ fn bad_input_is_one_clear_line() {
     let t = bad_topology.to_str().unwrap();
     let c = bad_config.to_str().unwrap();
     let j = bad_json.to_str().unwrap();
-    refused(
+    refused_by_clap(
         &["publish", "orders", "--type", "T", "--data", "{}"],
-        "destination 'orders' is not 'topic:NAME' or 'queue:NAME'",
+        &["destination 'orders' is not 'topic:NAME' or 'queue:NAME'"],
     );
     refused(
         &["publish", "topic:orders", "--type", "T", "--data", "{bad"],
@@ -133,7 +146,7 @@ fn bad_input_is_one_clear_line() {
         ],
         "cannot read --file '/nonexistent/data.json'",
     );
-    refused(
+    refused_by_clap(
         &[
             "publish",
             "topic:orders",
@@ -144,15 +157,23 @@ fn bad_input_is_one_clear_line() {
             "--attr",
             "novalue",
         ],
-        "--attr 'novalue' is not KEY=VALUE",
+        &["'novalue' is not KEY=VALUE", "--attr <KEY=VALUE>"],
     );
     refused(
         &["publish", "topic:nope", "--type", "T", "--data", "{}"],
         "not found: topic 'nope'",
     );
-    refused(
+    refused_by_clap(
         &["receive", "subscription:orders"],
-        "source 'subscription:orders' is not",
+        &["source 'subscription:orders' is not"],
+    );
+    refused_by_clap(
+        &["receive", "queue:q", "--wait", "18446744073709551615"],
+        &["--wait", "is not in 0..=86400"],
+    );
+    refused(
+        &["receive", "queue:orders-inventory", "--wait", "0"],
+        "queue:orders-inventory is the queue behind subscription:orders/inventory",
     );
     refused(
         &["receive", "queue:nope", "--wait", "0"],
@@ -179,10 +200,17 @@ fn bad_input_is_one_clear_line() {
         &["--provider", "azure", "demo"],
         "provider 'azure' needs a connection string",
     );
-    refused(&["frobnicate"], "unrecognized subcommand 'frobnicate'");
-    refused(
+    refused_by_clap(&["frobnicate"], &["unrecognized subcommand 'frobnicate'"]);
+    refused_by_clap(
         &["publish", "topic:orders"],
-        "required arguments were not provided",
+        &[
+            "the following required arguments were not provided",
+            "--type <TYPE>",
+        ],
+    );
+    refused_by_clap(
+        &["receive", "queue:q", "--max-messages", "3"],
+        &["unexpected argument '--max-messages'", "similar", "--max"],
     );
 }
 
@@ -200,5 +228,23 @@ fn provision_prints_what_it_created() {
             && stdout.contains("orders/inventory")
             && stdout.contains("created"),
         "{stdout}"
+    );
+}
+
+#[test]
+fn a_misspelled_variable_is_refused_not_run_on_memory() {
+    let out = Command::new(env!("CARGO_BIN_EXE_courier"))
+        .args(["demo"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("COURIER_PROVIDER")
+        .env("COURIER_PROVDER", "aws")
+        .output()
+        .expect("courier runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("unknown environment variable COURIER_PROVDER")
+            && stderr.contains("COURIER_PROVIDER"),
+        "{stderr}"
     );
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::delivery::Delivery;
 use crate::error::Result;
-use crate::event::Event;
+use crate::event::{Event, EventType};
 use crate::message::{Destination, Message, Source};
 use crate::provision::ProvisionReport;
 use crate::topology::Topology;
@@ -120,6 +120,30 @@ pub trait PublisherExt: Publisher {
         destination: &Destination,
         event: &Event<T>,
     ) -> Result<String> {
+        self.publish(destination, event.to_message()?).await
+    }
+
+    /// Publishes `data` as a new event of its [`EventType`]; returns the broker's message id.
+    ///
+    /// ```
+    /// # use serde::{Deserialize, Serialize};
+    /// # use courier_core::prelude::*;
+    /// #[derive(Serialize, Deserialize)]
+    /// struct OrderShipped { order_id: String }
+    /// courier_core::event_type!(OrderShipped);
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let broker = MemoryBroker::with_topology(&Topology::builder().topic("orders").build()?).await?;
+    /// broker.publish_data(&Destination::topic("orders"), &OrderShipped { order_id: "o-1".into() }).await?;
+    /// # Ok::<(), courier_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    async fn publish_data<T: EventType>(
+        &self,
+        destination: &Destination,
+        data: &T,
+    ) -> Result<String> {
+        let event = Event::new(T::SOURCE, T::TYPE, data);
         self.publish(destination, event.to_message()?).await
     }
 

@@ -157,6 +157,53 @@ impl Delivery {
         event::event_type(&self.message)
     }
 
+    /// The event id, if the message is an event; never fails.
+    pub fn event_id(&self) -> Option<Cow<'_, str>> {
+        event::head(&self.message).and_then(|h| h.id)
+    }
+
+    /// The body as text, whatever it holds (invalid UTF-8 shown as U+FFFD): for logs and
+    /// dead-letter tooling, where a message that does not decode must still be shown.
+    pub fn body_text(&self) -> Cow<'_, str> {
+        String::from_utf8_lossy(&self.message.body)
+    }
+
+    /// Why the message was dead-lettered, if it was: courier's reason, or the broker's
+    /// (e.g. Service Bus's `MaxDeliveryCountExceeded`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use courier_core::prelude::*;
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let broker = MemoryBroker::with_topology(&Topology::builder().queue("audit").build()?).await?;
+    /// broker.publish(&Destination::queue("audit"), Message::new("not json")).await?;
+    /// let d = broker.receive_one(&Source::queue("audit"), Duration::from_secs(1)).await?.unwrap();
+    /// d.dead_letter("cannot decode").await?;
+    ///
+    /// let dead = broker.receive_one(&Source::queue("audit").dead_letter(), Duration::from_secs(1)).await?.unwrap();
+    /// assert_eq!(dead.dead_letter_reason(), Some("cannot decode"));
+    /// assert!(dead.dead_lettered_at().is_some());
+    /// assert_eq!(dead.body_text(), "not json");
+    /// # Ok::<(), courier_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn dead_letter_reason(&self) -> Option<&str> {
+        self.message
+            .attributes
+            .get(event::attr::DEAD_LETTER_REASON)
+            .map(String::as_str)
+    }
+
+    /// When the message was dead-lettered, if courier recorded it (it does when it
+    /// dead-letters on request; a broker's own redrive does not say).
+    pub fn dead_lettered_at(&self) -> Option<SystemTime> {
+        let at = self.message.attributes.get(event::attr::DEAD_LETTERED_AT)?;
+        chrono::DateTime::parse_from_rfc3339(at)
+            .ok()
+            .map(SystemTime::from)
+    }
+
     /// Decodes the message as an event with `T` data.
     pub fn event<T: DeserializeOwned>(&self) -> Result<Event<T>> {
         Event::from_message(&self.message)

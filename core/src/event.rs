@@ -49,6 +49,8 @@ pub mod attr {
     pub const DEAD_LETTER_REASON: &str = "courier_dead_letter_reason";
     /// The source a dead-lettered message came from.
     pub const DEAD_LETTER_SOURCE: &str = "courier_dead_letter_source";
+    /// When a message was dead-lettered, RFC 3339.
+    pub const DEAD_LETTERED_AT: &str = "courier_dead_lettered_at";
 
     /// Whether a name is reserved for courier (codec or broker metadata).
     pub fn is_reserved(name: &str) -> bool {
@@ -140,6 +142,54 @@ impl<T> Event<T> {
     pub fn with_attribute(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.attributes.insert(name.into(), value.into());
         self
+    }
+}
+
+/// A Rust type that is the data of one kind of integration event. It names its event type
+/// once, so publishing ([`PublisherExt::publish_data`](crate::PublisherExt::publish_data)),
+/// routing ([`Worker::on`](crate::worker::Worker::on)) and the topology's filters cannot
+/// disagree on a string. [`event_type!`](crate::event_type) implements it.
+///
+/// ```
+/// use serde::{Deserialize, Serialize};
+/// use courier_core::event::EventType;
+/// use courier_core::Event;
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct OrderShipped { order_id: String }
+/// courier_core::event_type!(OrderShipped);
+///
+/// assert_eq!(OrderShipped::TYPE, "OrderShipped");
+/// let event = Event::from(OrderShipped { order_id: "o-1".into() });
+/// assert_eq!(event.ty, "OrderShipped");
+/// ```
+pub trait EventType: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The CloudEvents `type`, e.g. `OrderShipped`.
+    const TYPE: &'static str;
+    /// The CloudEvents `source` of events made with `Event::from(data)`.
+    const SOURCE: &'static str = "/courier";
+}
+
+/// Implements [`EventType`] for a type: `event_type!(OrderShipped)` names the event type
+/// after the Rust type; `event_type!(OrderShipped, "shop.order.shipped")` names it
+/// explicitly. The event source is `/` followed by the name of the crate that calls it.
+#[macro_export]
+macro_rules! event_type {
+    ($ty:ident) => {
+        $crate::event_type!($ty, stringify!($ty));
+    };
+    ($ty:ty, $name:expr) => {
+        impl $crate::event::EventType for $ty {
+            const TYPE: &'static str = $name;
+            const SOURCE: &'static str = concat!("/", env!("CARGO_PKG_NAME"));
+        }
+    };
+}
+
+impl<T: EventType> From<T> for Event<T> {
+    /// A new event of `T`'s type and source, with a random id and the current time.
+    fn from(data: T) -> Self {
+        Event::new(T::SOURCE, T::TYPE, data)
     }
 }
 

@@ -48,6 +48,19 @@ pub mod worker;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+/// What a program using courier needs most, in one import: `use courier_core::prelude::*;`
+/// (or `courier::prelude::*`).
+pub mod prelude {
+    pub use crate::event::EventType;
+    pub use crate::worker::{
+        handler_fn, shutdown_signal, Context, Handler, HandlerError, Host, Worker,
+    };
+    pub use crate::{
+        Broker, Config, Consumer, ConsumerExt, Delivery, Destination, Error, Event, MemoryBroker,
+        Message, Provider, Publisher, PublisherExt, Result, Source, Topology,
+    };
+}
+
 pub use broker::{Broker, Capabilities, Consumer, ConsumerExt, Publisher, PublisherExt};
 pub use config::{Config, Provider, Secret};
 pub use delivery::{Delivery, DeliveryInfo, Settle, SettleError};

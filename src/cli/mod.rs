@@ -1,5 +1,6 @@
 //! Command-line arguments and the commands they run.
 
+mod demo;
 #[cfg(feature = "aws")]
 mod lambda;
 mod publish;
@@ -11,8 +12,8 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 
-use courier::demo::{self, DemoOptions};
 use courier::{Broker, Config, Provider, Topology};
+use demo::DemoOptions;
 
 /// courier: integration events over cloud-managed queues (memory, AWS SQS/SNS, Azure Service Bus).
 #[derive(Debug, Parser)]
@@ -101,6 +102,34 @@ impl Env {
         self.topology()?.context(
             "no topology: pass --topology FILE, set `topology` in courier.toml or COURIER_TOPOLOGY, or add ./topology.yaml",
         )
+    }
+
+    /// Refuses `queue:T-S` when the topology has no such queue but a subscription `T/S`:
+    /// that is the SQS queue behind the subscription, an implementation detail (reading
+    /// it bypasses nothing, but on another provider it does not exist).
+    pub(crate) fn refuse_backing_queue(&self, target: &impl std::fmt::Display) -> Result<()> {
+        let text = target.to_string();
+        let Some(name) = text.strip_prefix("queue:") else {
+            return Ok(());
+        };
+        let Ok(Some(topology)) = self.topology() else {
+            return Ok(());
+        };
+        if topology.queues.iter().any(|q| q.name == name) {
+            return Ok(());
+        }
+        if let Some(s) = topology
+            .subscriptions
+            .iter()
+            .find(|s| format!("{}-{}", s.topic, s.name) == name)
+        {
+            anyhow::bail!(
+                "queue:{name} is the queue behind subscription:{}/{} on AWS; name the subscription instead",
+                s.topic,
+                s.name
+            );
+        }
+        Ok(())
     }
 
     /// The memory broker starts empty in every process: give it the topology first.

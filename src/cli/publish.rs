@@ -14,7 +14,7 @@ use super::Env;
 #[derive(Debug, Args)]
 pub(crate) struct PublishArgs {
     /// Where to: topic:NAME or queue:NAME.
-    destination: String,
+    destination: Destination,
     /// Event type, e.g. OrderCreated.
     #[arg(long = "type", value_name = "TYPE")]
     ty: String,
@@ -25,8 +25,8 @@ pub(crate) struct PublishArgs {
     #[arg(long)]
     subject: Option<String>,
     /// User attribute, repeatable.
-    #[arg(long = "attr", value_name = "KEY=VALUE")]
-    attrs: Vec<String>,
+    #[arg(long = "attr", value_name = "KEY=VALUE", value_parser = parse_attribute)]
+    attrs: Vec<(String, String)>,
     /// Ordering group (FIFO destinations).
     #[arg(long)]
     group: Option<String>,
@@ -36,12 +36,20 @@ pub(crate) struct PublishArgs {
     /// Deliver after this many seconds.
     #[arg(long, value_name = "SECS")]
     delay: Option<u64>,
-    /// Event data as JSON.
+    /// Event data as JSON (else --file, else JSON piped on stdin).
     #[arg(long, conflicts_with = "file")]
     data: Option<String>,
     /// Read the event data (JSON) from a file.
     #[arg(long, value_name = "FILE")]
     file: Option<PathBuf>,
+}
+
+/// `KEY=VALUE`, with a non-empty key.
+fn parse_attribute(pair: &str) -> Result<(String, String), String> {
+    match pair.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("'{pair}' is not KEY=VALUE")),
+    }
 }
 
 fn data(args: &PublishArgs) -> Result<serde_json::Value> {
@@ -73,15 +81,12 @@ fn data(args: &PublishArgs) -> Result<serde_json::Value> {
 }
 
 pub(crate) async fn run(env: &Env, args: PublishArgs) -> Result<()> {
-    let destination: Destination = args.destination.parse()?;
+    env.refuse_backing_queue(&args.destination)?;
     let mut event = Event::new(&args.source, &args.ty, data(&args)?);
     if let Some(s) = &args.subject {
         event = event.with_subject(s);
     }
-    for pair in &args.attrs {
-        let Some((k, v)) = pair.split_once('=').filter(|(k, _)| !k.is_empty()) else {
-            bail!("--attr '{pair}' is not KEY=VALUE");
-        };
+    for (k, v) in &args.attrs {
         event = event.with_attribute(k, v);
     }
     let mut message = event.to_message()?;
@@ -89,8 +94,9 @@ pub(crate) async fn run(env: &Env, args: PublishArgs) -> Result<()> {
     message.dedup_id = args.dedup.clone();
     message.delay = args.delay.map(Duration::from_secs);
     env.prepare_memory().await?;
-    let id = env.broker.publish(&destination, message).await?;
-    println!("{id}");
+    env.broker.publish(&args.destination, message).await?;
+    // The event id: what `courier receive` shows and consumers deduplicate on.
+    println!("{}", event.id);
     env.note_memory();
     Ok(())
 }

@@ -14,12 +14,12 @@ use super::Env;
 #[derive(Debug, Args)]
 pub(crate) struct ReceiveArgs {
     /// Where from: queue:NAME or subscription:TOPIC/NAME.
-    source: String,
+    source: Source,
     /// Most messages to receive.
     #[arg(long, default_value_t = 10)]
     max: usize,
-    /// Seconds to wait for the first message.
-    #[arg(long, default_value_t = 5, value_name = "SECS")]
+    /// Seconds to wait for the first message (at most a day).
+    #[arg(long, default_value_t = 5, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=86_400))]
     wait: u64,
     /// Do not acknowledge: the messages reappear after their visibility timeout (this
     /// still counts as a delivery towards dead-lettering).
@@ -33,9 +33,17 @@ pub(crate) struct ReceiveArgs {
     json: bool,
 }
 
+/// The event id (what `courier publish` printed), else the message id, else the broker's.
+fn id_of(d: &Delivery) -> String {
+    d.event_id()
+        .map(|id| id.into_owned())
+        .or_else(|| d.message().message_id.clone())
+        .unwrap_or_else(|| d.info().broker_message_id.clone())
+}
+
 fn to_json(d: &Delivery) -> serde_json::Value {
     let m = d.message();
-    let id = m.attributes.get(attr::ID).or(m.message_id.as_ref());
+    let id = id_of(d);
     json!({
         "id": id,
         "type": d.event_type(),
@@ -43,35 +51,31 @@ fn to_json(d: &Delivery) -> serde_json::Value {
         "subject": m.attributes.get(attr::SUBJECT),
         "attributes": m.attributes,
         "content_type": m.content_type,
-        "body": String::from_utf8_lossy(&m.body),
+        "body": d.body_text(),
         "delivery_count": d.delivery_count(),
         "broker_message_id": d.info().broker_message_id,
-        "dead_letter_reason": m.attributes.get(attr::DEAD_LETTER_REASON),
+        "dead_letter_reason": d.dead_letter_reason(),
     })
 }
 
 fn to_line(d: &Delivery) -> String {
-    let m = d.message();
-    let id = m
-        .attributes
-        .get(attr::ID)
-        .or(m.message_id.as_ref())
-        .map_or("-", String::as_str);
+    let id = id_of(d);
     let mut line = format!(
         "{} type={} count={} body={}",
         id,
         d.event_type().as_deref().unwrap_or("-"),
         d.delivery_count(),
-        String::from_utf8_lossy(&m.body)
+        d.body_text()
     );
-    if let Some(reason) = m.attributes.get(attr::DEAD_LETTER_REASON) {
+    if let Some(reason) = d.dead_letter_reason() {
         line.push_str(&format!(" dead_letter_reason={reason:?}"));
     }
     line
 }
 
 pub(crate) async fn run(env: &Env, args: ReceiveArgs) -> Result<()> {
-    let mut source: Source = args.source.parse()?;
+    env.refuse_backing_queue(&args.source)?;
+    let mut source = args.source.clone();
     if args.dlq {
         source = source.dead_letter();
     }

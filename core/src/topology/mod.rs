@@ -16,7 +16,10 @@
 //!
 //! Every queue and subscription has a dead-letter queue. See [`crate::filter`] for filters.
 
+mod builder;
 mod validate;
+
+pub use builder::TopologyBuilder;
 
 use std::collections::BTreeMap;
 use std::path::Path;

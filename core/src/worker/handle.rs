@@ -7,6 +7,7 @@ use futures_util::future::{join_all, Either};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::handler::Context;
+use super::stats::WorkerStats;
 use super::{lock, settle, Shared};
 use crate::delivery::Delivery;
 use crate::error::display_chain;
@@ -48,6 +49,7 @@ pub(super) fn spawn_all(
 
 async fn one(shared: Arc<Shared>, delivery: Delivery, _permit: OwnedSemaphorePermit) {
     handle(&shared, delivery).await;
+    WorkerStats::sub(&shared.stats.in_flight);
 }
 
 /// A FIFO group's messages, one after another in the order received. Once one of them is
@@ -61,6 +63,7 @@ async fn group_in_order(shared: Arc<Shared>, members: Vec<(Delivery, OwnedSemaph
         } else {
             blocked = !handle(&shared, delivery).await;
         }
+        WorkerStats::sub(&shared.stats.in_flight);
         drop(permit);
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 
-use crate::event::Event;
+use crate::event::{Event, EventType};
 use crate::message::{Message, Source};
 
 /// How a handler failed, which decides what happens to the message.
@@ -224,6 +224,15 @@ impl Router {
         self.routes
             .insert(event_type.into(), route::<T, H>(handler));
         self
+    }
+
+    /// Routes events of `T`'s [`EventType`] to `handler`.
+    pub fn on<T, H>(self, handler: H) -> Self
+    where
+        T: EventType,
+        H: Handler<T>,
+    {
+        self.handle(T::TYPE, handler)
     }
 
     /// Whether no handler is registered.

@@ -22,6 +22,7 @@ mod backoff;
 mod dispatch;
 mod handle;
 mod handler;
+mod host;
 mod idempotency;
 mod lock;
 mod receive;
@@ -44,6 +45,7 @@ use crate::message::Source;
 pub use backoff::Backoff;
 pub use dispatch::{Outcome, Pipeline, Unrouted, DEFAULT_LEASE};
 pub use handler::{handler_fn, route, Context, Handler, HandlerError, HandlerFn, Route, Router};
+pub use host::Host;
 pub use idempotency::{Claim, IdempotencyKey, IdempotencyStore, MemoryIdempotencyStore};
 pub use signal::shutdown_signal;
 pub use stats::{WorkerReport, WorkerStats};
@@ -205,6 +207,33 @@ impl Worker {
         self
     }
 
+    /// Routes events of `T`'s [`EventType`](crate::event::EventType) to `handler`: the
+    /// event type is named once, by the Rust type.
+    ///
+    /// ```
+    /// # use serde::{Deserialize, Serialize};
+    /// # use courier_core::prelude::*;
+    /// #[derive(Serialize, Deserialize)]
+    /// struct OrderShipped { order_id: String }
+    /// courier_core::event_type!(OrderShipped);
+    ///
+    /// # fn worker(broker: std::sync::Arc<dyn Broker>) -> Worker {
+    /// Worker::new(broker, Source::subscription("orders", "notification"))
+    ///     .on(handler_fn(|e: Event<OrderShipped>, _ctx| async move {
+    ///         println!("shipped: {}", e.data.order_id);
+    ///         Ok(())
+    ///     }))
+    /// # }
+    /// ```
+    pub fn on<T, H>(mut self, handler: H) -> Self
+    where
+        T: crate::event::EventType,
+        H: Handler<T>,
+    {
+        self.router = self.router.on(handler);
+        self
+    }
+
     /// Uses these handlers (replacing any registered before).
     pub fn router(mut self, router: Router) -> Self {
         self.router = router;
@@ -274,6 +303,18 @@ impl Worker {
     /// Live counters, readable while the worker runs.
     pub fn stats(&self) -> Arc<WorkerStats> {
         self.stats.clone()
+    }
+
+    /// Runs until nothing has arrived for `idle_for` and no handler is running, then stops
+    /// as [`run`](Worker::run) does on shutdown: for tests, batch jobs and demos.
+    pub async fn run_until_idle(self, idle_for: Duration) -> Result<WorkerReport> {
+        let stats = self.stats.clone();
+        self.run(until_idle(vec![stats], idle_for)).await
+    }
+
+    /// The source this worker reads.
+    pub fn source(&self) -> &Source {
+        &self.source
     }
 
     /// Runs until `shutdown` resolves (e.g. [`shutdown_signal`]) or receiving fails for
@@ -348,6 +389,30 @@ impl Worker {
         match failure {
             Some(e) => Err(e),
             None => Ok(report),
+        }
+    }
+}
+
+/// Resolves once none of these workers has received anything for `idle_for` and none has
+/// a handler running.
+pub(crate) async fn until_idle(stats: Vec<Arc<WorkerStats>>, idle_for: Duration) {
+    let look = |s: &[Arc<WorkerStats>]| -> (u64, u64) {
+        s.iter().fold((0, 0), |(r, f), s| {
+            let now = s.snapshot();
+            (r + now.received, f + now.in_flight)
+        })
+    };
+    let step = (idle_for / 10).clamp(Duration::from_millis(1), Duration::from_millis(100));
+    let mut last = look(&stats).0;
+    let mut quiet_since = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(step).await;
+        let (received, in_flight) = look(&stats);
+        if received != last || in_flight > 0 {
+            last = received;
+            quiet_since = tokio::time::Instant::now();
+        } else if quiet_since.elapsed() >= idle_for {
+            return;
         }
     }
 }

@@ -68,9 +68,15 @@ pub(super) async fn poll(
         match received {
             Ok(deliveries) => {
                 failures = 0;
-                for _ in &deliveries {
-                    WorkerStats::add(&shared.stats.received);
-                }
+                let n = deliveries.len() as u64;
+                shared
+                    .stats
+                    .received
+                    .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                shared
+                    .stats
+                    .in_flight
+                    .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
                 handle::spawn_all(&shared, deliveries, held);
             }
             Err(e) if stops_the_worker(&e) => {

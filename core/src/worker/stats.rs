@@ -14,11 +14,17 @@ pub struct WorkerStats {
     pub(crate) settle_failures: AtomicU64,
     pub(crate) receive_errors: AtomicU64,
     pub(crate) parked: AtomicU64,
+    /// Deliveries received and not yet settled (or given up on).
+    pub(crate) in_flight: AtomicU64,
 }
 
 impl WorkerStats {
     pub(crate) fn add(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn sub(counter: &AtomicU64) {
+        counter.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// The counters now.
@@ -33,6 +39,7 @@ impl WorkerStats {
             settle_failures: get(&self.settle_failures),
             receive_errors: get(&self.receive_errors),
             parked: get(&self.parked),
+            in_flight: get(&self.in_flight),
         }
     }
 }
@@ -56,6 +63,8 @@ pub struct WorkerReport {
     pub receive_errors: u64,
     /// Messages that failed on a dead-letter queue and were left there for inspection.
     pub parked: u64,
+    /// Deliveries being handled right now.
+    pub in_flight: u64,
 }
 
 impl WorkerReport {

@@ -6,40 +6,41 @@
 //! out once (retried, then authorised), and one message is malformed (every service
 //! dead-letters it with the decode error). Then each dead-letter queue is read back.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::event::attr;
-use crate::worker::{Backoff, MemoryIdempotencyStore, Worker, WorkerReport};
-use crate::{Broker, Destination, Error, Event, PublisherExt, Result, Source, Topology};
-pub use courier_shop as shop;
+use courier::event::attr;
+use courier::worker::{Backoff, MemoryIdempotencyStore, Worker, WorkerReport};
+use courier::{Broker, Destination, Error, Event, PublisherExt, Result, Source, Topology};
+pub(crate) use courier_shop as shop;
 use shop::{Inventory, Log, Notification, OrderCreated, Payment, Shipping, ORDER_CREATED};
 
 /// The topic the demo publishes to.
-pub const TOPIC: &str = "orders";
+pub(crate) const TOPIC: &str = "orders";
 /// The subscriptions the demo consumes, one per service.
-pub const SERVICES: [&str; 4] = ["inventory", "payment", "shipping", "notification"];
+pub(crate) const SERVICES: [&str; 4] = ["inventory", "payment", "shipping", "notification"];
 
 /// What happened to one service.
 #[derive(Debug, Clone)]
-pub struct ServiceOutcome {
+pub(crate) struct ServiceOutcome {
     /// The subscription's name.
-    pub service: String,
+    pub(crate) service: String,
     /// The worker's counters.
-    pub report: WorkerReport,
+    pub(crate) report: WorkerReport,
     /// What its dead-letter queue held afterwards: (event id or message id, reason).
-    pub dead_letters: Vec<(String, String)>,
+    pub(crate) dead_letters: Vec<(String, String)>,
 }
 
 /// Options of a demo run.
 #[derive(Debug, Clone)]
-pub struct DemoOptions {
+pub(crate) struct DemoOptions {
     /// Leave dead-lettered messages in their queues (default: read and remove them).
-    pub keep_dead_letters: bool,
+    pub(crate) keep_dead_letters: bool,
     /// How long to wait for the services to finish.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 impl Default for DemoOptions {
@@ -78,7 +79,7 @@ fn check_topology(topology: &Topology) -> Result<()> {
 }
 
 /// Runs the demo on `broker`, reporting each step through `log`.
-pub async fn run(
+pub(crate) async fn run(
     broker: Arc<dyn Broker>,
     topology: &Topology,
     options: &DemoOptions,
@@ -89,8 +90,8 @@ pub async fn run(
     log(format!(
         "provisioned on {}: {} created, {} unchanged",
         broker.name(),
-        report.count(&crate::ProvisionAction::Created),
-        report.count(&crate::ProvisionAction::Unchanged)
+        report.count(&courier::ProvisionAction::Created),
+        report.count(&courier::ProvisionAction::Unchanged)
     ));
 
     let orders = [
@@ -118,7 +119,9 @@ pub async fn run(
             o.order_id, o.items[0].quantity, o.items[0].sku
         ));
     }
+    let mut ours: HashSet<String> = events.iter().map(|e| e.id.clone()).collect();
     let mut malformed = Event::new("/shop/legacy-import", ORDER_CREATED, ()).to_message()?;
+    ours.extend(malformed.message_id.clone());
     malformed.body = br#"{"order_id": "order-1006", "items": "#.to_vec();
     broker.publish(&topic, malformed).await?;
     log("published a malformed OrderCreated (truncated JSON body)".to_owned());
@@ -219,14 +222,17 @@ pub async fn run(
     }
     for outcome in &mut outcomes {
         outcome.dead_letters =
-            read_dead_letters(&*broker, &outcome.service, options.keep_dead_letters).await?;
+            read_dead_letters(&*broker, &outcome.service, &ours, options.keep_dead_letters).await?;
     }
     Ok(outcomes)
 }
 
+/// Reads what the demo put in a service's dead-letter queue: its own events only (a real
+/// queue may hold others, which are left as they are), removed unless `keep`.
 async fn read_dead_letters(
     broker: &dyn Broker,
     service: &str,
+    ours: &HashSet<String>,
     keep: bool,
 ) -> Result<Vec<(String, String)>> {
     let dlq = Source::subscription(TOPIC, service).dead_letter();
@@ -239,11 +245,12 @@ async fn read_dead_letters(
         }
         for d in batch {
             let m = d.message();
-            let id = m
-                .attributes
-                .get(attr::SUBJECT)
-                .or(m.attributes.get(attr::ID))
-                .or(m.message_id.as_ref());
+            let event_id = m.attributes.get(attr::ID).or(m.message_id.as_ref());
+            if !event_id.is_some_and(|id| ours.contains(id)) {
+                held.push(d); // not the demo's: released untouched below
+                continue;
+            }
+            let id = m.attributes.get(attr::SUBJECT).or(event_id);
             let reason = m
                 .attributes
                 .get(attr::DEAD_LETTER_REASON)

@@ -1,7 +1,7 @@
 use std::sync::Mutex;
 
 use super::*;
-use crate::MemoryBroker;
+use courier::MemoryBroker;
 
 #[tokio::test]
 async fn the_fan_out_reaches_every_service_and_poison_lands_in_dead_letter_queues() {
