@@ -28,6 +28,8 @@ use crate::error::{Error, Result};
 
 /// The default config file, read when present in the working directory.
 pub const DEFAULT_CONFIG_FILE: &str = "courier.toml";
+/// The default topology file, read when the config names none.
+pub const DEFAULT_TOPOLOGY_FILE: &str = "topology.yaml";
 
 /// Which backend to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -165,6 +167,21 @@ impl Config {
         };
         config.apply_env(std::env::vars())?;
         Ok(config)
+    }
+
+    /// The topology this configuration names: the `topology` file (from `courier.toml`
+    /// or `COURIER_TOPOLOGY`), else `./topology.yaml`; an error names both when neither
+    /// exists.
+    pub fn read_topology(&self) -> Result<crate::Topology> {
+        match &self.topology {
+            Some(path) => crate::Topology::from_file(path),
+            None if Path::new(DEFAULT_TOPOLOGY_FILE).exists() => {
+                crate::Topology::from_file(DEFAULT_TOPOLOGY_FILE)
+            }
+            None => Err(Error::invalid_config(format!(
+                "no topology: set `topology` in {DEFAULT_CONFIG_FILE} or COURIER_TOPOLOGY, or add ./{DEFAULT_TOPOLOGY_FILE}"
+            ))),
+        }
     }
 
     /// Reads a config file.

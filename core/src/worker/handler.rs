@@ -136,8 +136,13 @@ pub trait Handler<T>: Send + Sync + 'static {
 /// A [`Handler`] made from an async closure taking the event and an owned [`Context`].
 pub struct HandlerFn<F>(F);
 
-/// Makes a handler from `async |event, ctx| -> Result<(), HandlerError>`.
-pub fn handler_fn<F>(f: F) -> HandlerFn<F> {
+/// Makes a handler from `async |event, ctx| -> Result<(), HandlerError>` (the context's
+/// type is inferred; annotate the event, e.g. `|e: Event<OrderCreated>, ctx|`).
+pub fn handler_fn<T, F, Fut>(f: F) -> HandlerFn<F>
+where
+    F: Fn(Event<T>, Context) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), HandlerError>> + Send,
+{
     HandlerFn(f)
 }
 
