@@ -248,3 +248,35 @@ fn a_misspelled_variable_is_refused_not_run_on_memory() {
         "{stderr}"
     );
 }
+
+#[test]
+fn dead_letter_commands_answer_and_purge_needs_yes() {
+    refused(
+        &["dlq", "purge", "subscription:orders/inventory"],
+        "add --yes to confirm",
+    );
+    let out = courier(&["dlq", "list"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("subscription:orders/inventory") && stdout.contains("messages"),
+        "{stdout}"
+    );
+    let out = courier(&["stats"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("in flight"),
+        "{stdout}"
+    );
+    let out = courier(&["dlq", "peek", "subscription:orders/inventory"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("0 message(s) in subscription:orders/inventory (dead-letter queue)"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -5,8 +5,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Serialize;
 
+use crate::dead_letter::{self, DeadLetter, Depth, RedriveOptions, RedriveReport};
 use crate::delivery::Delivery;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::event::{Event, EventType};
 use crate::message::{Destination, Message, Source};
 use crate::provision::ProvisionReport;
@@ -61,6 +62,47 @@ pub trait Broker: Publisher + Consumer {
 
     /// Creates what the topology names; running it again changes nothing.
     async fn provision(&self, topology: &Topology) -> Result<ProvisionReport>;
+
+    /// How many messages `source` holds: visible, in flight, delayed, as far as the
+    /// backend knows (SQS approximates; memory is exact).
+    async fn depth(&self, source: &Source) -> Result<Depth> {
+        Err(Error::unsupported(format!(
+            "depth of {source} on the {} backend",
+            self.name()
+        )))
+    }
+
+    /// Puts `message` on `source` itself: a queue, or one subscription only (never its
+    /// topic, which would deliver it to every other subscription too). What a redrive
+    /// does with a dead letter.
+    async fn resubmit(&self, source: &Source, message: Message) -> Result<String> {
+        let _ = message;
+        Err(Error::unsupported(format!(
+            "resubmitting to {source} on the {} backend",
+            self.name()
+        )))
+    }
+
+    /// Up to `max` messages of `source`'s dead-letter queue with their reasons, left in
+    /// place (visible again at once).
+    async fn peek_dead_letters(&self, source: &Source, max: usize) -> Result<Vec<DeadLetter>> {
+        dead_letter::peek(self, source, max).await
+    }
+
+    /// Moves messages of `source`'s dead-letter queue back to `source` (send first, then
+    /// delete: a crash duplicates, never loses).
+    async fn redrive_dead_letters(
+        &self,
+        source: &Source,
+        options: &RedriveOptions,
+    ) -> Result<RedriveReport> {
+        dead_letter::redrive(self, source, options).await
+    }
+
+    /// Deletes every message of `source`'s dead-letter queue; returns how many.
+    async fn purge_dead_letters(&self, source: &Source) -> Result<u64> {
+        dead_letter::purge(self, source).await
+    }
 }
 
 /// What a backend can do natively. Requests beyond these fail with

@@ -33,6 +33,7 @@
 pub mod batch;
 mod broker;
 pub mod config;
+pub mod dead_letter;
 mod delivery;
 pub mod duration;
 mod error;
@@ -63,6 +64,7 @@ pub mod prelude {
 
 pub use broker::{Broker, Capabilities, Consumer, ConsumerExt, Publisher, PublisherExt};
 pub use config::{Config, Provider, Secret};
+pub use dead_letter::{DeadLetter, Depth, RedriveOptions, RedriveReport};
 pub use delivery::{Delivery, DeliveryInfo, Settle, SettleError};
 pub use error::{display_chain, BoxError, Error, Result};
 pub use event::Event;

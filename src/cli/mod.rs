@@ -1,10 +1,12 @@
 //! Command-line arguments and the commands they run.
 
 mod demo;
+mod dlq;
 #[cfg(feature = "aws")]
 mod lambda;
 mod publish;
 mod receive;
+mod stats;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -56,6 +58,11 @@ enum Command {
     Publish(publish::PublishArgs),
     /// Receive messages and print them.
     Receive(receive::ReceiveArgs),
+    /// Dead-letter queues: list, peek, redrive, purge.
+    #[command(subcommand)]
+    Dlq(dlq::DlqCommand),
+    /// Depth of every queue and subscription and of its dead-letter queue.
+    Stats(stats::StatsArgs),
     /// Serve the Service Bus REST stand-in (a local test double, not Azure).
     #[cfg(feature = "azure-standin")]
     AzureStandin {
@@ -98,7 +105,7 @@ impl Env {
         Ok(Some(Topology::from_file(&path)?))
     }
 
-    fn require_topology(&self) -> Result<Topology> {
+    pub(crate) fn require_topology(&self) -> Result<Topology> {
         self.topology()?.context(
             "no topology: pass --topology FILE, set `topology` in courier.toml or COURIER_TOPOLOGY, or add ./topology.yaml",
         )
@@ -174,6 +181,8 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
         }
         Command::Publish(args) => publish::run(&env, args).await,
         Command::Receive(args) => receive::run(&env, args).await,
+        Command::Dlq(command) => dlq::run(&env, command).await,
+        Command::Stats(args) => stats::run(&env, args).await,
         #[cfg(feature = "aws")]
         Command::Lambda(cmd) => lambda::run(&env, cmd).await,
         #[cfg(feature = "azure-standin")]

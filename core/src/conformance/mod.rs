@@ -20,9 +20,11 @@ use crate::topology::{QueueSpec, SubscriptionSpec, TopicSpec, Topology};
 use crate::{Broker, Delivery, Destination, Event, Message, PublisherExt, Source};
 
 mod limits;
+mod operations;
 mod settlement;
 
 pub use limits::*;
+pub use operations::*;
 pub use settlement::*;
 
 /// How long a check waits for something that should arrive.
@@ -50,7 +52,8 @@ macro_rules! conformance_tests {
             nack_with_delay, visibility_expiry_redelivers, dead_letter_after_max_deliveries,
             dead_letter_on_request, delay, fifo_order_and_dedup, batch_publish, foreign_messages,
             oversize_refused, unknown_entities_not_found, provision_is_idempotent, extend_keeps_hidden,
-            failed_settlement_hands_back, time_to_live, attribute_limit);
+            failed_settlement_hands_back, time_to_live, attribute_limit, depth_counts,
+            dead_letters_peek_redrive_purge, redrive_reaches_only_its_subscription);
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
         $(

@@ -26,6 +26,7 @@ use parking_lot::{Mutex, RwLock};
 use tokio::time::Instant;
 
 use crate::broker::{Broker, Capabilities, Consumer, Publisher};
+use crate::dead_letter::Depth;
 use crate::delivery::{Delivery, DeliveryInfo};
 use crate::error::{Error, Result};
 use crate::message::{Destination, Entity, Message, Source};
@@ -161,8 +162,9 @@ impl MemoryBroker {
         })
     }
 
-    /// Number of messages in a source (visible or not), for tests and inspection.
-    pub fn depth(&self, source: &Source) -> Result<usize> {
+    /// Number of messages in a source (visible or not), for tests and inspection; see
+    /// [`Broker::depth`] for the breakdown.
+    pub fn count(&self, source: &Source) -> Result<usize> {
         Ok(self.queue(source)?.lock().messages.len())
     }
 
@@ -356,6 +358,24 @@ impl Broker for MemoryBroker {
 
     async fn provision(&self, topology: &Topology) -> Result<ProvisionReport> {
         self.provision_all(topology)
+    }
+
+    async fn depth(&self, source: &Source) -> Result<Depth> {
+        Ok(self.queue(source)?.lock().depth(Instant::now()))
+    }
+
+    async fn resubmit(&self, source: &Source, message: Message) -> Result<String> {
+        if source.is_dead_letter() {
+            return Err(Error::invalid_input(format!(
+                "resubmitting to {source}: a message goes back to a queue or subscription, not to a dead-letter queue"
+            )));
+        }
+        let q = self.queue(source)?;
+        let mut q = q.lock();
+        check(&message, || source.to_string(), q.settings.fifo, false)?;
+        let id = self.ids.next();
+        q.push(Stored::new(Arc::new(message), id.clone(), Instant::now()));
+        Ok(id)
     }
 }
 

@@ -242,6 +242,23 @@ impl QueueState {
         (taken, next_visible)
     }
 
+    /// Counts by state at `now`: exact, as only this process holds the queue.
+    pub(crate) fn depth(&self, now: Instant) -> crate::dead_letter::Depth {
+        let (mut visible, mut in_flight, mut delayed) = (0, 0, 0);
+        for s in self.messages.values() {
+            if s.expires_at.is_some_and(|t| t <= now) {
+                continue;
+            }
+            match (s.token.is_some(), s.visible_at > now) {
+                (true, true) => in_flight += 1,
+                (false, true) => delayed += 1,
+                _ => visible += 1,
+            }
+        }
+        let oldest = self.messages.values().map(|s| s.enqueued_at).min();
+        crate::dead_letter::Depth::exact(visible, in_flight, delayed, oldest)
+    }
+
     /// The message held under `token`, or why not.
     pub(crate) fn held(&mut self, seq: u64, token: u64) -> Result<&mut Stored, &'static str> {
         match self.messages.get_mut(&seq) {

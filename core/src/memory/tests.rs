@@ -31,11 +31,11 @@ async fn dedup_window_forgets_after_five_minutes() {
         first,
         "a duplicate answers the first id"
     );
-    assert_eq!(b.depth(&Source::queue("f")).unwrap(), 1);
+    assert_eq!(b.count(&Source::queue("f")).unwrap(), 1);
     tokio::time::advance(DEDUP_WINDOW_PLUS).await;
     b.publish(&dest, m).await.unwrap();
     assert_eq!(
-        b.depth(&Source::queue("f")).unwrap(),
+        b.count(&Source::queue("f")).unwrap(),
         2,
         "accepted again after the window"
     );
@@ -58,7 +58,7 @@ async fn content_based_dedup_and_its_absence() {
     b.publish(&dest, Message::new("other").with_group_id("g"))
         .await
         .unwrap();
-    assert_eq!(b.depth(&Source::queue("c")).unwrap(), 2);
+    assert_eq!(b.count(&Source::queue("c")).unwrap(), 2);
 
     let b = MemoryBroker::with_topology(&fifo_queue("n", false))
         .await
@@ -102,12 +102,12 @@ async fn each_subscription_redrives_to_its_own_dead_letter_queue() {
         "orders/inventory"
     );
     assert_eq!(
-        b.depth(&Source::subscription("orders", "payment").dead_letter())
+        b.count(&Source::subscription("orders", "payment").dead_letter())
             .unwrap(),
         0
     );
     assert_eq!(
-        b.depth(&Source::subscription("orders", "payment")).unwrap(),
+        b.count(&Source::subscription("orders", "payment")).unwrap(),
         1
     );
     assert_eq!(
@@ -194,7 +194,7 @@ async fn a_stale_receipt_cannot_settle_a_redelivered_message() {
         "a failed ack hands the delivery back, unsettled"
     );
     new.ack().await.unwrap();
-    assert_eq!(b.depth(&Source::queue("q")).unwrap(), 0);
+    assert_eq!(b.count(&Source::queue("q")).unwrap(), 0);
 }
 
 #[tokio::test]

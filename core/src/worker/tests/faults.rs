@@ -187,7 +187,7 @@ async fn a_message_failing_on_a_dead_letter_queue_is_left_there_not_spun() {
     );
     assert_eq!(report.parked, 1, "{report}");
     assert_eq!(
-        b.depth(&Source::queue("work").dead_letter()).unwrap(),
+        b.count(&Source::queue("work").dead_letter()).unwrap(),
         1,
         "left in the dead-letter queue for inspection"
     );

@@ -90,7 +90,7 @@ async fn routes_by_type_and_acks() {
     let report = run_until(w, 3).await;
     assert_eq!((report.received, report.acked), (3, 3), "{report}");
     assert_eq!(seen.load(Ordering::SeqCst), 3);
-    assert_eq!(b.depth(&src()).unwrap(), 0);
+    assert_eq!(b.count(&src()).unwrap(), 0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -291,7 +291,7 @@ async fn shutdown_finishes_in_flight_work_and_bounds_concurrency() {
         (2, 2),
         "in-flight work finished: {report}"
     );
-    assert_eq!(b.depth(&src()).unwrap(), 4, "the rest stays queued");
+    assert_eq!(b.count(&src()).unwrap(), 4, "the rest stays queued");
 }
 
 #[tokio::test(start_paused = true)]
