@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::event::{Event, EventType};
 use crate::message::{Destination, Message, Source};
 use crate::provision::ProvisionReport;
+use crate::request::ReplyQueue;
 use crate::topology::Topology;
 
 /// Sends messages.
@@ -79,6 +80,24 @@ pub trait Broker: Publisher + Consumer {
         let _ = message;
         Err(Error::unsupported(format!(
             "resubmitting to {source} on the {} backend",
+            self.name()
+        )))
+    }
+
+    /// Creates a reply queue of this requester's own (see [`Requester`](crate::request::Requester)):
+    /// named recognisably, found and removed by the backend's clean-up if abandoned.
+    async fn create_reply_queue(&self) -> Result<ReplyQueue> {
+        Err(Error::unsupported(format!(
+            "reply queues on the {} backend",
+            self.name()
+        )))
+    }
+
+    /// Deletes a reply queue made by [`create_reply_queue`](Broker::create_reply_queue).
+    async fn delete_reply_queue(&self, queue: &ReplyQueue) -> Result<()> {
+        Err(Error::unsupported(format!(
+            "deleting reply queue {} on the {} backend",
+            queue.address,
             self.name()
         )))
     }

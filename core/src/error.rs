@@ -132,6 +132,14 @@ pub enum Error {
         /// How long it was waited for.
         after: Duration,
     },
+    /// The responder of a request answered that it cannot handle it.
+    #[error("request refused: {what}: {reason}")]
+    Fault {
+        /// Which request, e.g. `ReserveStock sent to queue:inventory`.
+        what: String,
+        /// The responder's reason.
+        reason: String,
+    },
     /// A temporary failure (throttling, a reset connection, 5xx): retrying may succeed.
     #[error("transient failure: {message}")]
     Transient {
@@ -275,6 +283,7 @@ impl Error {
             Error::Decode { .. } => "Decode",
             Error::LockLost { .. } => "LockLost",
             Error::Timeout { .. } => "Timeout",
+            Error::Fault { .. } => "Fault",
             Error::Transient { .. } => "Transient",
             Error::Backend { .. } => "Backend",
             Error::Shared(inner) => inner.variant(),

@@ -42,6 +42,7 @@ pub mod filter;
 pub mod memory;
 mod message;
 mod provision;
+pub mod request;
 pub mod topology;
 pub mod wire;
 pub mod worker;

@@ -21,10 +21,12 @@ use crate::{Broker, Delivery, Destination, Event, Message, PublisherExt, Source}
 
 mod limits;
 mod operations;
+mod requests;
 mod settlement;
 
 pub use limits::*;
 pub use operations::*;
+pub use requests::*;
 pub use settlement::*;
 
 /// How long a check waits for something that should arrive.
@@ -43,7 +45,9 @@ pub fn unique(prefix: &str) -> String {
 /// Runs every check of the suite as its own `#[tokio::test]`.
 ///
 /// `$make` is an expression evaluating to a future of something that dereferences to
-/// `dyn Broker` (e.g. `Arc<dyn Broker>`); it runs once per test.
+/// `dyn Broker` (e.g. `Arc<dyn Broker>`, or a broker with the server it talks to); it runs
+/// once per test. Checks that need to share the broker with tasks get it through
+/// [`Shared`].
 #[macro_export]
 macro_rules! conformance_tests {
     ($make:expr) => {
@@ -54,6 +58,17 @@ macro_rules! conformance_tests {
             oversize_refused, unknown_entities_not_found, provision_is_idempotent, extend_keeps_hidden,
             failed_settlement_hands_back, time_to_live, attribute_limit, depth_counts,
             dead_letters_peek_redrive_purge, redrive_reaches_only_its_subscription);
+        $crate::conformance_tests!(@shared $make;
+            requests_match_replies, request_timeouts_late_replies_and_faults);
+    };
+    (@shared $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let broker = $crate::conformance::Shared::new($make.await);
+                $crate::conformance::$case(std::sync::Arc::new(broker)).await;
+            }
+        )*
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
         $(
@@ -64,6 +79,94 @@ macro_rules! conformance_tests {
             }
         )*
     };
+}
+
+/// Any handle that dereferences to a broker (and may keep what it talks to alive), as a
+/// broker that can be shared with spawned tasks: every call goes to the handle's broker.
+pub struct Shared<T>(T);
+
+impl<T> Shared<T> {
+    /// Wraps a handle.
+    pub fn new(handle: T) -> Self {
+        Shared(handle)
+    }
+}
+
+#[async_trait::async_trait]
+impl<T> crate::Publisher for Shared<T>
+where
+    T: std::ops::Deref<Target = dyn Broker> + Send + Sync,
+{
+    async fn publish(&self, d: &Destination, m: Message) -> crate::Result<String> {
+        self.0.publish(d, m).await
+    }
+    async fn publish_batch(
+        &self,
+        d: &Destination,
+        m: Vec<Message>,
+    ) -> crate::Result<Vec<crate::Result<String>>> {
+        self.0.publish_batch(d, m).await
+    }
+}
+
+#[async_trait::async_trait]
+impl<T> crate::Consumer for Shared<T>
+where
+    T: std::ops::Deref<Target = dyn Broker> + Send + Sync,
+{
+    async fn receive(
+        &self,
+        s: &Source,
+        max: usize,
+        wait: Duration,
+    ) -> crate::Result<Vec<Delivery>> {
+        self.0.receive(s, max, wait).await
+    }
+}
+
+#[async_trait::async_trait]
+impl<T> Broker for Shared<T>
+where
+    T: std::ops::Deref<Target = dyn Broker> + Send + Sync,
+{
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn capabilities(&self) -> crate::Capabilities {
+        self.0.capabilities()
+    }
+    async fn provision(&self, t: &Topology) -> crate::Result<crate::ProvisionReport> {
+        self.0.provision(t).await
+    }
+    async fn depth(&self, s: &Source) -> crate::Result<crate::Depth> {
+        self.0.depth(s).await
+    }
+    async fn resubmit(&self, s: &Source, m: Message) -> crate::Result<String> {
+        self.0.resubmit(s, m).await
+    }
+    async fn create_reply_queue(&self) -> crate::Result<crate::request::ReplyQueue> {
+        self.0.create_reply_queue().await
+    }
+    async fn delete_reply_queue(&self, q: &crate::request::ReplyQueue) -> crate::Result<()> {
+        self.0.delete_reply_queue(q).await
+    }
+    async fn peek_dead_letters(
+        &self,
+        s: &Source,
+        max: usize,
+    ) -> crate::Result<Vec<crate::DeadLetter>> {
+        self.0.peek_dead_letters(s, max).await
+    }
+    async fn redrive_dead_letters(
+        &self,
+        s: &Source,
+        o: &crate::RedriveOptions,
+    ) -> crate::Result<crate::RedriveReport> {
+        self.0.redrive_dead_letters(s, o).await
+    }
+    async fn purge_dead_letters(&self, s: &Source) -> crate::Result<u64> {
+        self.0.purge_dead_letters(s).await
+    }
 }
 
 /// The event data the suite sends.

@@ -31,6 +31,7 @@ use crate::delivery::{Delivery, DeliveryInfo};
 use crate::error::{Error, Result};
 use crate::message::{Destination, Entity, Message, Source};
 use crate::provision::ProvisionReport;
+use crate::request::ReplyQueue;
 use crate::topology::{TopicSpec, Topology};
 
 use queue::{QueueState, Stored};
@@ -362,6 +363,23 @@ impl Broker for MemoryBroker {
 
     async fn depth(&self, source: &Source) -> Result<Depth> {
         Ok(self.queue(source)?.lock().depth(Instant::now()))
+    }
+
+    async fn create_reply_queue(&self) -> Result<ReplyQueue> {
+        let name = format!("courier-reply-{}", uuid::Uuid::new_v4().simple());
+        let topology = Topology::builder().queue(&name).build()?;
+        self.provision_all(&topology)?;
+        Ok(ReplyQueue {
+            source: Source::queue(&name),
+            address: name,
+        })
+    }
+
+    async fn delete_reply_queue(&self, queue: &ReplyQueue) -> Result<()> {
+        let removed = self.state.write().queues.remove(&queue.address);
+        removed
+            .map(drop)
+            .ok_or_else(|| Error::not_found(format!("reply queue '{}'", queue.address)))
     }
 
     async fn resubmit(&self, source: &Source, message: Message) -> Result<String> {

@@ -92,7 +92,8 @@ async fn handle(shared: &Shared, delivery: Delivery) -> settle::Removed {
         delivery.delivery_count(),
         &delivery.info().broker_message_id,
         delivery.shared_message().clone(),
-    );
+    )
+    .with_replies(shared.publisher.clone());
     let outcome = lock::hold_while(
         &delivery,
         shared.capabilities.extend,

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 
+use crate::broker::Publisher;
 use crate::event::{Event, EventType};
 use crate::message::{Message, Source};
 
@@ -54,12 +56,25 @@ impl std::error::Error for HandlerError {}
 
 /// What a handler knows about the delivery besides the event. Cheap to clone
 /// (reference counts only).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Context {
     source: Arc<Source>,
     delivery_count: u32,
     broker_message_id: Arc<str>,
     message: Arc<Message>,
+    replies: Option<Arc<dyn Publisher>>,
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("source", &self.source)
+            .field("delivery_count", &self.delivery_count)
+            .field("broker_message_id", &self.broker_message_id)
+            .field("message", &self.message)
+            .field("can_reply", &self.replies.is_some())
+            .finish()
+    }
 }
 
 impl Context {
@@ -75,7 +90,55 @@ impl Context {
             delivery_count,
             broker_message_id: Arc::from(broker_message_id),
             message: message.into(),
+            replies: None,
         }
+    }
+
+    /// Lets [`reply`](Context::reply) publish through `publisher` (the worker does this).
+    pub fn with_replies(mut self, publisher: Arc<dyn Publisher>) -> Self {
+        self.replies = Some(publisher);
+        self
+    }
+
+    /// Answers a request: publishes `event` to the request's `reply_to` with its
+    /// correlation id (and, unless `event` has its own, its trace context). A message
+    /// without `reply_to` is not a request: that is a clear error.
+    pub async fn reply<T: Serialize + Sync>(&self, event: &Event<T>) -> crate::Result<String> {
+        let request = &self.message;
+        let (Some(reply_to), Some(publisher)) = (&request.reply_to, &self.replies) else {
+            return Err(crate::Error::invalid_input(if request.reply_to.is_none() {
+                format!(
+                    "cannot reply to message {} from {}: it has no reply_to (it is not a request)",
+                    self.broker_message_id, self.source
+                )
+            } else {
+                "this context cannot publish replies (made without a publisher)".to_owned()
+            }));
+        };
+        let mut reply = event.to_message()?;
+        reply.correlation_id = request.correlation_id.clone();
+        for name in [
+            crate::event::attr::TRACEPARENT,
+            crate::event::attr::TRACESTATE,
+        ] {
+            if let (None, Some(v)) = (reply.attributes.get(name), request.attributes.get(name)) {
+                reply.attributes.insert(name.to_owned(), v.clone());
+            }
+        }
+        publisher
+            .publish(&crate::Destination::queue(reply_to.clone()), reply)
+            .await
+    }
+
+    /// Answers a request with a [`Fault`](crate::request::Fault): the requester gets an
+    /// error at once instead of waiting for its timeout.
+    pub async fn reply_fault(&self, reason: impl fmt::Display) -> crate::Result<String> {
+        let fault = crate::request::Fault {
+            reason: reason.to_string(),
+        };
+        let source = format!("courier{}", self.source);
+        self.reply(&Event::new(source, crate::request::FAULT_TYPE, fault))
+            .await
     }
 
     /// Where the event was received from.

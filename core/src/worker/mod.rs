@@ -129,6 +129,8 @@ impl Default for WorkerConfig {
 /// What the tasks of a running worker share.
 pub(crate) struct Shared {
     broker: Arc<dyn Broker>,
+    /// The broker as a publisher, for handlers' replies.
+    publisher: Arc<dyn crate::broker::Publisher>,
     source: Source,
     source_arc: Arc<Source>,
     pipeline: Pipeline,
@@ -337,6 +339,7 @@ impl Worker {
         }
         let shared = Arc::new(Shared {
             capabilities: self.broker.capabilities(),
+            publisher: Arc::new(BrokerPublisher(self.broker.clone())),
             broker: self.broker,
             source_arc: Arc::new(self.source.clone()),
             source: self.source,
@@ -390,6 +393,20 @@ impl Worker {
             Some(e) => Err(e),
             None => Ok(report),
         }
+    }
+}
+
+/// A broker seen as a publisher only (trait upcasting needs Rust 1.86; courier supports 1.85).
+struct BrokerPublisher(Arc<dyn Broker>);
+
+#[async_trait::async_trait]
+impl crate::broker::Publisher for BrokerPublisher {
+    async fn publish(
+        &self,
+        destination: &crate::Destination,
+        message: crate::Message,
+    ) -> Result<String> {
+        self.0.publish(destination, message).await
     }
 }
 

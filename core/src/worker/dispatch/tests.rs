@@ -177,3 +177,19 @@ async fn idempotency_claims_skip_duplicates_and_free_failures() {
         "held by another consumer: retried after its lease, {outcome:?}"
     );
 }
+
+#[tokio::test]
+async fn replying_to_a_message_that_is_not_a_request_is_a_clear_error() {
+    let ctx = ctx(order(), 1).with_replies(Arc::new(crate::MemoryBroker::new()));
+    let err = ctx
+        .reply(&Event::new("/x", "Answer", json!({})))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, crate::Error::InvalidInput { .. })
+            && err
+                .to_string()
+                .contains("it has no reply_to (it is not a request)"),
+        "{err}"
+    );
+}
