@@ -6,6 +6,7 @@ mod dlq;
 mod lambda;
 mod publish;
 mod receive;
+mod request;
 mod stats;
 
 use std::path::{Path, PathBuf};
@@ -58,6 +59,8 @@ enum Command {
     Publish(publish::PublishArgs),
     /// Receive messages and print them.
     Receive(receive::ReceiveArgs),
+    /// Send a request and print its reply (request-response over queues).
+    Request(request::RequestArgs),
     /// Dead-letter queues: list, peek, redrive, purge.
     #[command(subcommand)]
     Dlq(dlq::DlqCommand),
@@ -181,6 +184,7 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
         }
         Command::Publish(args) => publish::run(&env, args).await,
         Command::Receive(args) => receive::run(&env, args).await,
+        Command::Request(args) => request::run(&env, args).await,
         Command::Dlq(command) => dlq::run(&env, command).await,
         Command::Stats(args) => stats::run(&env, args).await,
         #[cfg(feature = "aws")]
