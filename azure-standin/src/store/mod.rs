@@ -112,6 +112,7 @@ pub(crate) fn subscription_path(topic: &str, name: &str) -> String {
 pub(crate) struct Store {
     entities: Mutex<BTreeMap<String, Entity>>,
     first_sequence_number: i64,
+    started_at: OffsetDateTime,
 }
 
 impl Store {
@@ -119,6 +120,7 @@ impl Store {
         Store {
             entities: Mutex::new(BTreeMap::new()),
             first_sequence_number,
+            started_at: OffsetDateTime::now_utc(),
         }
     }
 
@@ -388,6 +390,11 @@ impl Store {
             .filter_map(|e| e.messages.as_ref())
             .map(Messages::lock_count)
             .sum()
+    }
+
+    /// When the namespace came to be.
+    pub(crate) fn started_at(&self) -> OffsetDateTime {
+        self.started_at
     }
 
     pub(crate) fn first_sequence_number(&self) -> i64 {
