@@ -80,6 +80,14 @@ async fn unmodelled_features_are_refused_not_ignored() {
         ("forward", description("QueueDescription", "<ForwardTo>elsewhere</ForwardTo>")),
         ("disabled", description("QueueDescription", "<Status>Disabled</Status>")),
         (
+            "anonymous",
+            description("QueueDescription", "<IsAnonymousAccessible>true</IsAnonymousAccessible>"),
+        ),
+        (
+            "filtering",
+            description("TopicDescription", "<FilteringMessagesBeforePublishing>true</FilteringMessagesBeforePublishing>"),
+        ),
+        (
             "rules",
             description(
                 "QueueDescription",

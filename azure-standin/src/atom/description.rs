@@ -78,6 +78,10 @@ impl Description {
                 TimeSpan::from_secs(600),
             ),
             requires_session: self.bool("RequiresSession", false),
+            max_size_bytes: usize::try_from(self.int("MaxSizeInMegabytes", 1024))
+                .unwrap_or(1024)
+                .saturating_mul(1024 * 1024),
+            auto_delete_on_idle: self.duration("AutoDeleteOnIdle", TimeSpan::MAX),
         }
     }
 
@@ -232,6 +236,11 @@ fn validate(kind: Kind, d: &Description) -> Result<(), Failure> {
             return Err(Failure::not_modelled(format!(
                 "{element} (auto-forwarding)"
             )));
+        }
+    }
+    for element in ["FilteringMessagesBeforePublishing", "IsAnonymousAccessible"] {
+        if d.bool(element, false) {
+            return Err(Failure::not_modelled(format!("{element} = true")));
         }
     }
     if d.text("Status").is_some_and(|s| s != "Active") {

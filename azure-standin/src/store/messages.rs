@@ -51,6 +51,8 @@ pub(crate) struct Messages {
     main: MessageQueue,
     dead: MessageQueue,
     next_sequence: i64,
+    /// Size of everything held (both queues), as the entity's size quota counts it.
+    bytes: usize,
 }
 
 impl Messages {
@@ -59,6 +61,7 @@ impl Messages {
             main: MessageQueue::new(true),
             dead: MessageQueue::new(false),
             next_sequence: first_sequence_number,
+            bytes: 0,
         }
     }
 
@@ -69,12 +72,30 @@ impl Messages {
         n
     }
 
+    /// A new message arrives.
     pub(crate) fn enqueue(&mut self, stored: Stored, now: OffsetDateTime) {
+        self.bytes += stored.message.size();
         self.main.push(stored, now);
     }
 
-    /// Puts a message straight into the dead-letter queue.
-    pub(crate) fn dead_letter(&mut self, mut stored: Stored, why: DeadLetter, now: OffsetDateTime) {
+    /// A new message arrives straight in the dead-letter queue (a filter exception).
+    pub(crate) fn enqueue_dead_lettered(
+        &mut self,
+        stored: Stored,
+        why: DeadLetter,
+        now: OffsetDateTime,
+    ) {
+        self.bytes += stored.message.size();
+        self.dead_letter(stored, why, now);
+    }
+
+    /// What the entity holds, in bytes.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Moves a message (already held) into the dead-letter queue.
+    fn dead_letter(&mut self, mut stored: Stored, why: DeadLetter, now: OffsetDateTime) {
         stored.dead_letter = Some(why);
         stored.enqueued_at = stored.enqueued_at.min(now);
         self.dead.push(stored, now);
@@ -98,6 +119,8 @@ impl Messages {
                     description: "The message expired and was dead lettered.".into(),
                 };
                 self.dead_letter(stored, why, now);
+            } else {
+                self.bytes -= stored.message.size();
             }
         }
         for stored in due.released {
@@ -134,14 +157,14 @@ impl Messages {
         policy: Policy,
     ) -> Option<Delivered> {
         self.housekeep(now, policy);
-        let queue = self.queue(which);
-        let mut stored = queue.take()?;
+        let mut stored = self.queue(which).take()?;
         stored.delivery_count = stored.delivery_count.saturating_add(1);
         if !peek_lock {
+            self.bytes -= stored.message.size();
             return Some(Delivered { stored, lock: None });
         }
         let until = policy.lock_duration.after(now).unwrap_or(now);
-        let token = queue.lock(stored.clone(), until);
+        let token = self.queue(which).lock(stored.clone(), until);
         Some(Delivered {
             stored,
             lock: Some((token, until)),
@@ -167,10 +190,9 @@ impl Messages {
         policy: Policy,
     ) -> Result<(), LockError> {
         self.housekeep(now, policy);
-        self.queue(which)
-            .unlock(token)
-            .map(drop)
-            .ok_or(LockError::NotHeld)
+        let stored = self.queue(which).unlock(token).ok_or(LockError::NotHeld)?;
+        self.bytes -= stored.message.size();
+        Ok(())
     }
 
     /// Unlock (abandon): the message is available again, or dead-lettered when its
@@ -224,10 +246,6 @@ impl Messages {
 
     pub(crate) fn lock_count(&self) -> usize {
         self.main.lock_count() + self.dead.lock_count()
-    }
-
-    pub(crate) fn size_in_bytes(&self) -> usize {
-        self.main.size_in_bytes() + self.dead.size_in_bytes()
     }
 }
 

@@ -50,6 +50,10 @@ pub(crate) struct Settings {
     pub(crate) requires_duplicate_detection: bool,
     pub(crate) duplicate_detection_window: TimeSpan,
     pub(crate) requires_session: bool,
+    /// `MaxSizeInMegabytes`, in bytes.
+    pub(crate) max_size_bytes: usize,
+    /// `AutoDeleteOnIdle`: deleted after this long without sends or receives.
+    pub(crate) auto_delete_on_idle: TimeSpan,
 }
 
 impl Settings {
@@ -107,6 +111,29 @@ pub(crate) fn subscription_path(topic: &str, name: &str) -> String {
     format!("{topic}/subscriptions/{name}")
 }
 
+/// The subscriptions of a topic.
+pub(crate) fn subscriptions_of<'a>(
+    entities: &'a BTreeMap<String, Entity>,
+    topic: &str,
+) -> impl Iterator<Item = &'a Entity> + 'a {
+    let prefix = format!("{}/subscriptions/", key(topic));
+    entities
+        .range(prefix.clone()..)
+        .take_while(move |(k, _)| k.starts_with(&prefix))
+        .map(|(_, e)| e)
+}
+
+/// What an entity holds in bytes (a topic: what its subscriptions hold).
+pub(crate) fn entity_bytes(entities: &BTreeMap<String, Entity>, e: &Entity) -> usize {
+    match &e.messages {
+        Some(m) => m.bytes(),
+        None => subscriptions_of(entities, &e.name)
+            .filter_map(|s| s.messages.as_ref())
+            .map(Messages::bytes)
+            .sum(),
+    }
+}
+
 /// The state of one namespace.
 #[derive(Debug)]
 pub(crate) struct Store {
@@ -146,7 +173,7 @@ impl Store {
             updated_at: e.updated_at,
             accessed_at: e.accessed_at,
             counts: e.messages.as_ref().map_or((0, 0, 0), Messages::counts),
-            size_in_bytes: e.messages.as_ref().map_or(0, Messages::size_in_bytes),
+            size_in_bytes: entity_bytes(entities, e),
             subscription_count,
         }
     }
@@ -370,6 +397,22 @@ impl Store {
     /// Housekeeping for every entity at `now`: due scheduled messages, expired messages
     /// and expired locks (forgotten, so memory stays bounded).
     pub(crate) fn maintain(&self, now: OffsetDateTime) {
+        let idle: Vec<String> = self
+            .lock()
+            .values()
+            .filter(|e| {
+                e.settings.auto_delete_on_idle < TimeSpan::MAX
+                    && e.settings
+                        .auto_delete_on_idle
+                        .after(e.accessed_at.max(e.updated_at))
+                        .is_some_and(|at| at <= now)
+            })
+            .map(|e| e.name.clone())
+            .collect();
+        for name in idle {
+            // "AutoDeleteOnIdle": the idle entity is deleted (a topic with its subscriptions).
+            let _ = self.delete(&name);
+        }
         let mut entities = self.lock();
         for e in entities.values_mut() {
             let policy = e.settings.policy();
@@ -405,5 +448,83 @@ impl Store {
 impl Entity {
     pub(crate) fn touch(&mut self, now: OffsetDateTime) {
         self.accessed_at = now;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::atom::{description, xml};
+    use crate::message::{Message, SystemProperties};
+    use crate::properties::Properties;
+    use time::Duration as Span;
+
+    fn queue(store: &Store, name: &str, children: &str) {
+        let body = format!(
+            "<entry xmlns=\"{}\"><content type=\"application/xml\"><QueueDescription xmlns=\"{}\">{children}</QueueDescription></content></entry>",
+            xml::ATOM_NS,
+            xml::SB_NS
+        );
+        let d =
+            xml::with_description(body.as_bytes(), |n| description::parse(Kind::Queue, n)).unwrap();
+        store.create(name, Kind::Queue, d).unwrap();
+    }
+
+    fn message(body: &str) -> Message {
+        Message {
+            body: body.to_owned().into(),
+            content_type: None,
+            system: SystemProperties {
+                message_id: Some("id".into()),
+                ..SystemProperties::default()
+            },
+            properties: Properties::default(),
+        }
+    }
+
+    #[test]
+    fn idle_entities_are_deleted_after_auto_delete_on_idle() {
+        // QueueDescription.AutoDeleteOnIdle: "the idle interval after which the queue is
+        // automatically deleted. The minimum duration is 5 minutes."
+        let store = Store::new(1);
+        queue(&store, "idle", "<AutoDeleteOnIdle>PT5M</AutoDeleteOnIdle>");
+        queue(&store, "kept", "");
+        let now = OffsetDateTime::now_utc();
+        store.maintain(now + Span::minutes(4));
+        assert!(store.get("idle").is_some());
+        store.maintain(now + Span::minutes(6));
+        assert!(store.get("idle").is_none(), "deleted when idle");
+        assert!(store.get("kept").is_some(), "the default is never");
+    }
+
+    #[test]
+    fn the_entity_size_quota_is_enforced_and_counted() {
+        // Service Bus quotas, "Queue or topic size": "Subsequent incoming messages are
+        // rejected"; Send Message answers 403 for an exceeded quota.
+        let store = Store::new(1);
+        queue(&store, "q", "<MaxSizeInMegabytes>1024</MaxSizeInMegabytes>");
+        let one = message("0123456789").size();
+        store.lock().get_mut("q").unwrap().settings.max_size_bytes = 3 * one;
+        let now = OffsetDateTime::now_utc();
+        for _ in 0..3 {
+            store.send("q", vec![message("0123456789")], now).unwrap();
+        }
+        let e = store
+            .send("q", vec![message("0123456789")], now)
+            .unwrap_err();
+        assert_eq!(e.status.as_u16(), 403, "{e}");
+        assert_eq!(store.get("q").unwrap().size_in_bytes, 3 * one);
+        // Receiving and deleting frees room.
+        let policy = store.lock()["q"].settings.policy();
+        let taken = store
+            .lock()
+            .get_mut("q")
+            .unwrap()
+            .messages
+            .as_mut()
+            .unwrap()
+            .receive(SubQueue::Main, false, now, policy);
+        assert!(taken.is_some());
+        store.send("q", vec![message("0123456789")], now).unwrap();
     }
 }

@@ -191,14 +191,4 @@ impl MessageQueue {
     pub(crate) fn lock_count(&self) -> usize {
         self.locked.len()
     }
-
-    /// Body bytes held (for `SizeInBytes`).
-    pub(crate) fn size_in_bytes(&self) -> usize {
-        self.ready
-            .values()
-            .chain(self.scheduled.values())
-            .chain(self.locked.values().map(|l| &l.stored))
-            .map(|s| s.message.size())
-            .sum()
-    }
 }

@@ -8,7 +8,7 @@ use tokio::sync::Notify;
 
 use super::messages::{arrive, Delivered, LockError, SubQueue};
 use super::queue::DeadLetter;
-use super::{key, Entity, Kind, Store};
+use super::{entity_bytes, key, subscriptions_of, Entity, Kind, Store};
 use crate::failure::Failure;
 use crate::message::Message;
 use crate::rule::{Routed, Rule};
@@ -55,6 +55,17 @@ impl Store {
             .get_mut(&key(path))
             .ok_or_else(|| Failure::gone(path))?;
         check_sendable(entity, path, &messages)?;
+        // The quota is checked before duplicate detection remembers any id, so that a
+        // refused send can be retried.
+        let incoming: usize = messages.iter().map(Message::size).sum();
+        let held = entity_bytes(&entities, &entities[&key(path)]);
+        let entity = entities.get_mut(&key(path)).expect("looked up above");
+        if held + incoming > entity.settings.max_size_bytes {
+            return Err(Failure::quota(format!(
+                "The maximum entity size has been reached or exceeded for '{path}'. Size of entity in bytes: {held}, Max entity size in bytes: {}.",
+                entity.settings.max_size_bytes
+            )));
+        }
         entity.touch(now);
         let accepted = accept(entity, messages, now);
         let ttl = entity.settings.default_message_ttl;
@@ -106,7 +117,7 @@ impl Store {
             );
             match verdict {
                 Verdict::Deliver => m.enqueue(stored, now),
-                Verdict::DeadLetter(error) => m.dead_letter(
+                Verdict::DeadLetter(error) => m.enqueue_dead_lettered(
                     stored,
                     // "Dead-lettering on filter evaluation exceptions": the exception's type
                     // name and message (older "Overview of Service Bus dead-letter queues").
@@ -246,12 +257,9 @@ fn accept(entity: &mut Entity, messages: Vec<Message>, now: OffsetDateTime) -> V
 
 /// The subscriptions of the topic at `path`, with their rules as they are now.
 fn candidates(entities: &BTreeMap<String, Entity>, path: &str) -> Vec<Candidate> {
-    let prefix = format!("{}/subscriptions/", key(path));
-    entities
-        .range(prefix.clone()..)
-        .take_while(|(k, _)| k.starts_with(&prefix))
-        .map(|(k, e)| Candidate {
-            key: k.clone(),
+    subscriptions_of(entities, path)
+        .map(|e| Candidate {
+            key: key(&e.name),
             rules: e.rules.values().cloned().collect(),
             dead_letter_on_errors: e.settings.dead_letter_on_filter_errors,
         })
