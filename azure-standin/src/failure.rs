@@ -9,11 +9,11 @@ use crate::atom::xml::escape;
 
 /// A request the stand-in refuses, with the status the service answers and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
+pub(crate) struct Failure {
     /// The HTTP status.
-    pub status: StatusCode,
+    pub(crate) status: StatusCode,
     /// What is wrong, named.
-    pub detail: String,
+    pub(crate) detail: String,
 }
 
 impl Failure {

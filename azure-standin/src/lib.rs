@@ -46,8 +46,6 @@ use std::time::Duration;
 use base64::Engine as _;
 use courier_core::Secret;
 
-pub use failure::Failure;
-
 /// The namespace the stand-in pretends to be.
 pub const NAMESPACE: &str = "courier-standin";
 /// The key name of its one SAS rule.
