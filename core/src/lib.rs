@@ -46,6 +46,7 @@ pub mod request;
 pub mod topology;
 pub mod wire;
 pub mod worker;
+pub mod wrap;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
