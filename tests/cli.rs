@@ -287,7 +287,16 @@ fn lambda_run_refuses_a_timeout_lambda_would_not_accept_without_panicking() {
     let bin = bin.to_str().unwrap();
     for timeout in ["18446744073709551615", "901", "0"] {
         refused(
-            &["lambda", "run", "--bin", bin, "--source", "queue:q", "--timeout", timeout],
+            &[
+                "lambda",
+                "run",
+                "--bin",
+                bin,
+                "--source",
+                "queue:q",
+                "--timeout",
+                timeout,
+            ],
             "is outside 1 s..=900 s (Lambda's range)",
         );
     }

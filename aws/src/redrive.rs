@@ -163,10 +163,13 @@ async fn look_up(sqs: &aws_sdk_sqs::Client, source_arn: &str) -> Result<Target> 
                 "{what} has no RedrivePolicy: there is no dead-letter queue to send to"
             ))
         })?;
-    let policy: RedrivePolicy = serde_json::from_str(&policy).map_err(|e| Error::InvalidConfig {
-        message: format!("the RedrivePolicy of {what} is not valid JSON with deadLetterTargetArn"),
-        source: Some(Box::new(e)),
-    })?;
+    let policy: RedrivePolicy =
+        serde_json::from_str(&policy).map_err(|e| Error::InvalidConfig {
+            message: format!(
+                "the RedrivePolicy of {what} is not valid JSON with deadLetterTargetArn"
+            ),
+            source: Some(Box::new(e)),
+        })?;
     let dlq = QueueArn::parse(&policy.dead_letter_target_arn)?;
     same_kind(&source, &dlq, source_arn, &policy.dead_letter_target_arn)?;
     let url = queue_url(
@@ -184,7 +187,12 @@ async fn look_up(sqs: &aws_sdk_sqs::Client, source_arn: &str) -> Result<Target> 
 
 /// SQS's rule, checked again: a FIFO queue's dead-letter queue is FIFO, a standard
 /// queue's is standard (a FIFO record must never land in a standard queue).
-fn same_kind(source: &QueueArn<'_>, dlq: &QueueArn<'_>, source_arn: &str, dlq_arn: &str) -> Result<()> {
+fn same_kind(
+    source: &QueueArn<'_>,
+    dlq: &QueueArn<'_>,
+    source_arn: &str,
+    dlq_arn: &str,
+) -> Result<()> {
     if source.is_fifo() == dlq.is_fifo() {
         return Ok(());
     }
@@ -257,9 +265,13 @@ pub(crate) async fn send(
                 })?,
         );
     }
-    send.send()
-        .await
-        .map_err(|e| error::map("SendMessage", &format!("dead-letter queue '{}'", target.arn), e))?;
+    send.send().await.map_err(|e| {
+        error::map(
+            "SendMessage",
+            &format!("dead-letter queue '{}'", target.arn),
+            e,
+        )
+    })?;
     Ok(())
 }
 
@@ -375,14 +387,23 @@ mod tests {
         let pack: serde_json::Value = serde_json::from_str(pack.string_value().unwrap()).unwrap();
         assert_eq!(pack["attrs"]["ce_id"], "e-1");
         assert_eq!(pack["attrs"]["courier_dead_letter_reason"], "permanent: no");
-        assert_eq!(pack["attrs"]["courier_dead_letter_source"], "orders-inventory");
+        assert_eq!(
+            pack["attrs"]["courier_dead_letter_source"],
+            "orders-inventory"
+        );
         assert_eq!(pack["content_type"], "application/json");
 
         let foreign: HashMap<_, _> = (0..10).map(|i| (format!("a{i}"), string("v"))).collect();
-        assert!(with_reason(&foreign, "r", "q").is_none(), "no 11th attribute");
+        assert!(
+            with_reason(&foreign, "r", "q").is_none(),
+            "no 11th attribute"
+        );
         let mut foreign = HashMap::new();
         foreign.insert("courier".to_owned(), string("not json"));
-        assert!(with_reason(&foreign, "r", "q").is_none(), "a foreign 'courier' attribute is left alone");
+        assert!(
+            with_reason(&foreign, "r", "q").is_none(),
+            "a foreign 'courier' attribute is left alone"
+        );
     }
 
     #[test]

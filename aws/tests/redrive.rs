@@ -28,7 +28,13 @@ async fn sqs(account: &str) -> aws_sdk_sqs::Client {
     let sdk = aws_config::defaults(BehaviorVersion::latest())
         .region("us-east-1")
         .endpoint_url(endpoint())
-        .credentials_provider(Credentials::new(account, "test", None, None, "courier-tests"))
+        .credentials_provider(Credentials::new(
+            account,
+            "test",
+            None,
+            None,
+            "courier-tests",
+        ))
         .load()
         .await;
     let client = aws_sdk_sqs::Client::new(&sdk);
@@ -84,7 +90,10 @@ async fn queues(client: &aws_sdk_sqs::Client, name: &str, dlq: &str) -> (String,
     (arn(&url).await, dlq_url)
 }
 
-fn delivered<'a>(source_arn: &'a str, attributes: Vec<DeliveredAttribute<'a>>) -> DeliveredMessage<'a> {
+fn delivered<'a>(
+    source_arn: &'a str,
+    attributes: Vec<DeliveredAttribute<'a>>,
+) -> DeliveredMessage<'a> {
     DeliveredMessage {
         source_arn,
         message_id: "059f36b4-87a3-44ab-83d2-661975830a7d",
@@ -108,9 +117,14 @@ async fn the_copy_keeps_binary_attributes_and_goes_where_the_redrive_policy_says
     let name = unique("rd-src");
     // Not named `<source>-dlq`: the policy decides, not the naming convention.
     let (source_arn, dlq_url) = queues(&client, &name, &unique("rd-elsewhere")).await;
-    let broker = AwsBroker::from_clients(client.clone(), aws_sdk_sns::Client::from_conf(
-        aws_sdk_sns::Config::builder().behavior_version(BehaviorVersion::latest()).build(),
-    ));
+    let broker = AwsBroker::from_clients(
+        client.clone(),
+        aws_sdk_sns::Client::from_conf(
+            aws_sdk_sns::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .build(),
+        ),
+    );
     let thumbnail = DeliveredAttribute {
         name: "thumbnail",
         data_type: "Binary.png",
@@ -118,7 +132,10 @@ async fn the_copy_keeps_binary_attributes_and_goes_where_the_redrive_policy_says
         binary_value_base64: Some("iVBORw0KGgo="),
     };
     let message = delivered(&source_arn, vec![CE_TYPE, thumbnail]);
-    broker.dead_letter_to(&message, "permanent: out of stock").await.unwrap();
+    broker
+        .dead_letter_to(&message, "permanent: out of stock")
+        .await
+        .unwrap();
 
     let got = client
         .receive_message()
@@ -143,7 +160,10 @@ async fn the_copy_keeps_binary_attributes_and_goes_where_the_redrive_policy_says
     assert_eq!(attrs["ce_type"].string_value(), Some("OrderCreated"));
     let pack: serde_json::Value =
         serde_json::from_str(attrs["courier"].string_value().unwrap()).unwrap();
-    assert_eq!(pack["attrs"]["courier_dead_letter_reason"], "permanent: out of stock");
+    assert_eq!(
+        pack["attrs"]["courier_dead_letter_reason"],
+        "permanent: out of stock"
+    );
     assert_eq!(pack["attrs"]["courier_dead_letter_source"], name.as_str());
 }
 
@@ -154,9 +174,14 @@ async fn a_source_queue_of_another_account_is_found_in_that_account() {
     let (source_arn, dlq_url) = queues(&other, &name, &format!("{name}-dlq")).await;
     assert!(source_arn.contains(":111111111111:"), "{source_arn}");
     // The function's own account is 000000000000.
-    let broker = AwsBroker::from_clients(sqs("000000000000").await, aws_sdk_sns::Client::from_conf(
-        aws_sdk_sns::Config::builder().behavior_version(BehaviorVersion::latest()).build(),
-    ));
+    let broker = AwsBroker::from_clients(
+        sqs("000000000000").await,
+        aws_sdk_sns::Client::from_conf(
+            aws_sdk_sns::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .build(),
+        ),
+    );
     broker
         .dead_letter_to(&delivered(&source_arn, vec![CE_TYPE]), "permanent: no")
         .await
@@ -170,26 +195,48 @@ async fn a_source_queue_of_another_account_is_found_in_that_account() {
         .unwrap()
         .messages
         .unwrap_or_default();
-    assert_eq!(got.len(), 1, "the copy is in the other account's dead-letter queue");
+    assert_eq!(
+        got.len(),
+        1,
+        "the copy is in the other account's dead-letter queue"
+    );
 }
 
 #[tokio::test]
 async fn a_queue_without_a_redrive_policy_or_a_missing_one_is_an_error_not_a_guess() {
     let client = sqs("000000000000").await;
     let name = unique("rd-nopolicy");
-    client.create_queue().queue_name(&name).send().await.unwrap();
+    client
+        .create_queue()
+        .queue_name(&name)
+        .send()
+        .await
+        .unwrap();
     // A same-named `-dlq` exists, but without a policy it is not this queue's.
-    client.create_queue().queue_name(format!("{name}-dlq")).send().await.unwrap();
-    let broker = AwsBroker::from_clients(client, aws_sdk_sns::Client::from_conf(
-        aws_sdk_sns::Config::builder().behavior_version(BehaviorVersion::latest()).build(),
-    ));
+    client
+        .create_queue()
+        .queue_name(format!("{name}-dlq"))
+        .send()
+        .await
+        .unwrap();
+    let broker = AwsBroker::from_clients(
+        client,
+        aws_sdk_sns::Client::from_conf(
+            aws_sdk_sns::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .build(),
+        ),
+    );
     let arn = format!("arn:aws:sqs:us-east-1:000000000000:{name}");
     let e = broker
         .dead_letter_to(&delivered(&arn, vec![CE_TYPE]), "r")
         .await
         .unwrap_err();
     assert!(e.to_string().contains("has no RedrivePolicy"), "{e}");
-    let missing = format!("arn:aws:sqs:us-east-1:000000000000:{}", unique("rd-missing"));
+    let missing = format!(
+        "arn:aws:sqs:us-east-1:000000000000:{}",
+        unique("rd-missing")
+    );
     let e = broker
         .dead_letter_to(&delivered(&missing, vec![CE_TYPE]), "r")
         .await

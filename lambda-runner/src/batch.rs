@@ -132,8 +132,17 @@ impl Batch {
     }
 
     /// Acks what the function did not list as failed; leaves the rest for redelivery.
-    pub(crate) async fn settle(self, end: BatchEnd, name: &str, report: &mut RunnerReport) -> Settled {
-        let ids: Vec<&str> = self.deliveries.iter().map(|d| d.info().broker_message_id.as_str()).collect();
+    pub(crate) async fn settle(
+        self,
+        end: BatchEnd,
+        name: &str,
+        report: &mut RunnerReport,
+    ) -> Settled {
+        let ids: Vec<&str> = self
+            .deliveries
+            .iter()
+            .map(|d| d.info().broker_message_id.as_str())
+            .collect();
         let (failed, settled) = match end {
             BatchEnd::Shutdown => {
                 // Not answered: released for redelivery now rather than after the
@@ -164,9 +173,12 @@ impl Batch {
         }
         let listed = failed.as_ref().map_or(ids.len(), HashSet::len);
         tracing::info!(function = %name, records = ids.len(), failed = listed, elapsed = ?self.started.elapsed(), "invocation");
-        let failed: Option<HashSet<String>> = failed.map(|f| f.into_iter().map(str::to_owned).collect());
+        let failed: Option<HashSet<String>> =
+            failed.map(|f| f.into_iter().map(str::to_owned).collect());
         for d in self.deliveries {
-            let keep = failed.as_ref().is_none_or(|f| f.contains(&d.info().broker_message_id));
+            let keep = failed
+                .as_ref()
+                .is_none_or(|f| f.contains(&d.info().broker_message_id));
             if keep {
                 // Left in flight: back after the visibility timeout, then the redrive policy.
                 report.failed_records += 1;
@@ -189,12 +201,14 @@ fn failed_ids<'a>(name: &str, answer: FunctionAnswer, ids: &[&'a str]) -> Option
             if body.is_empty() || body.as_ref() == b"null" {
                 return Some(HashSet::new());
             }
-            let listed = serde_json::from_slice::<BatchResponse>(&body).ok().and_then(|r| {
-                r.batch_item_failures
-                    .iter()
-                    .map(|f| ids.iter().find(|id| **id == f.item_identifier).copied())
-                    .collect::<Option<HashSet<&str>>>()
-            });
+            let listed = serde_json::from_slice::<BatchResponse>(&body)
+                .ok()
+                .and_then(|r| {
+                    r.batch_item_failures
+                        .iter()
+                        .map(|f| ids.iter().find(|id| **id == f.item_identifier).copied())
+                        .collect::<Option<HashSet<&str>>>()
+                });
             if listed.is_none() {
                 // As the event source mapping: an answer it cannot use fails the batch.
                 tracing::warn!(function = %name, answer = %String::from_utf8_lossy(&body), "invalid batch response: the whole batch failed");

@@ -47,7 +47,10 @@ impl FunctionProcess {
         let child = command(launch, &api.addr.to_string())
             .spawn()
             .map_err(|e| Error::InvalidInput {
-                message: format!("cannot start the function binary '{}'", launch.bin.display()),
+                message: format!(
+                    "cannot start the function binary '{}'",
+                    launch.bin.display()
+                ),
                 source: Some(Box::new(e)),
             })?;
         Ok(FunctionProcess {
@@ -103,7 +106,10 @@ fn command(launch: &Launch, api: &str) -> Command {
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
             launch.memory_mb.to_string(),
         )
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", launch.name))
+        .env(
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            format!("/aws/lambda/{}", launch.name),
+        )
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "courier-runner")
         .env("AWS_REGION", &launch.region)
         .envs(launch.env.iter().cloned())

@@ -35,7 +35,7 @@ use std::time::Duration;
 use courier_core::{Broker, Error, Result, Source};
 use tokio::time::Instant;
 
-use batch::{BatchEnd, Batch};
+use batch::{Batch, BatchEnd};
 use function::{FunctionProcess, Launch};
 pub use report::RunnerReport;
 
@@ -192,8 +192,15 @@ impl Runner {
                 continue;
             }
             last_activity = Instant::now();
-            let batch = Batch::new(received, &self.config, &self.launch, self.report.invocations)?;
-            let end = batch.invoke(function, self.config.timeout, &mut *shutdown).await;
+            let batch = Batch::new(
+                received,
+                &self.config,
+                &self.launch,
+                self.report.invocations,
+            )?;
+            let end = batch
+                .invoke(function, self.config.timeout, &mut *shutdown)
+                .await;
             let answered = matches!(end, BatchEnd::Answered(_));
             let settled = batch.settle(end, &self.launch.name, &mut self.report).await;
             match settled {

@@ -31,7 +31,11 @@ impl std::fmt::Display for RunnerReport {
             self.invocations, self.records, self.failed_records, self.failed_invocations
         )?;
         if self.timeouts > 0 || self.restarts > 0 {
-            write!(f, ", {} timeout(s), {} restart(s)", self.timeouts, self.restarts)?;
+            write!(
+                f,
+                ", {} timeout(s), {} restart(s)",
+                self.timeouts, self.restarts
+            )?;
         }
         if let Some(c) = self.cold_start {
             write!(f, ", cold start {:.1} ms", c.as_secs_f64() * 1000.0)?;

@@ -11,7 +11,10 @@ use courier_core::topology::{QueueSpec, Topology};
 use courier_core::{Broker, Destination, Event, MemoryBroker, PublisherExt, Source};
 use courier_lambda_runner::{run, RunnerConfig, RunnerReport};
 
-const BOOTSTRAP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/fake_bootstrap.py");
+const BOOTSTRAP: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/fake_bootstrap.py"
+);
 
 /// A memory broker with `queue` (1 s visibility timeout) holding one event.
 async fn broker_with_one_event(queue: &str) -> Arc<dyn Broker> {
@@ -23,13 +26,23 @@ async fn broker_with_one_event(queue: &str) -> Arc<dyn Broker> {
     })
     .await
     .unwrap();
-    let e = Event::new("/shop", "OrderCreated", serde_json::json!({"order_id": "o-1"}));
-    broker.publish_event(&Destination::queue(queue), &e).await.unwrap();
+    let e = Event::new(
+        "/shop",
+        "OrderCreated",
+        serde_json::json!({"order_id": "o-1"}),
+    );
+    broker
+        .publish_event(&Destination::queue(queue), &e)
+        .await
+        .unwrap();
     Arc::new(broker)
 }
 
 fn config(mode: &str, queue: &str) -> RunnerConfig {
-    let starts = std::env::temp_dir().join(format!("courier-runner-{}-{mode}-{queue}", std::process::id()));
+    let starts = std::env::temp_dir().join(format!(
+        "courier-runner-{}-{mode}-{queue}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_file(&starts);
     let mut c = RunnerConfig::new(BOOTSTRAP, Source::queue(queue));
     c.timeout = Duration::from_secs(1);
@@ -55,13 +68,23 @@ async fn a_hung_function_is_killed_at_its_timeout_and_replaced() {
     let broker = broker_with_one_event("hang").await;
     let mut c = config("hang-first", "hang");
     c.max_invocations = Some(2);
-    let report = run(broker.clone(), c, std::future::pending()).await.unwrap();
+    let report = run(broker.clone(), c, std::future::pending())
+        .await
+        .unwrap();
     assert_eq!(
-        (report.invocations, report.timeouts, report.restarts, report.failed_records),
+        (
+            report.invocations,
+            report.timeouts,
+            report.restarts,
+            report.failed_records
+        ),
         (2, 1, 1, 1),
         "{report}"
     );
-    assert!(drained(&broker, "hang").await, "the new process handled the redelivery");
+    assert!(
+        drained(&broker, "hang").await,
+        "the new process handled the redelivery"
+    );
 }
 
 #[tokio::test]
@@ -69,9 +92,15 @@ async fn a_function_that_dies_mid_invocation_fails_the_batch_and_is_replaced() {
     let broker = broker_with_one_event("crash").await;
     let mut c = config("crash-first", "crash");
     c.max_invocations = Some(2);
-    let report = run(broker.clone(), c, std::future::pending()).await.unwrap();
+    let report = run(broker.clone(), c, std::future::pending())
+        .await
+        .unwrap();
     assert_eq!(
-        (report.invocations, report.failed_invocations, report.restarts),
+        (
+            report.invocations,
+            report.failed_invocations,
+            report.restarts
+        ),
         (2, 1, 1),
         "{report}"
     );
@@ -101,18 +130,30 @@ async fn shutdown_ends_the_wait_for_a_hung_function_and_releases_its_batch() {
     )
     .await
     .unwrap();
-    assert!(started.elapsed() < Duration::from_secs(10), "stopped promptly: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "stopped promptly: {:?}",
+        started.elapsed()
+    );
     assert_eq!(report.timeouts, 0, "{report}");
     let back = broker
         .receive(&Source::queue("stop"), 10, Duration::from_millis(200))
         .await
         .unwrap();
-    assert_eq!(back.len(), 1, "released at once, not after the visibility timeout");
+    assert_eq!(
+        back.len(),
+        1,
+        "released at once, not after the visibility timeout"
+    );
 }
 
 #[test]
 fn timeouts_lambda_would_refuse_are_refused_without_panicking() {
-    for timeout in [Duration::from_secs(u64::MAX), Duration::from_secs(901), Duration::ZERO] {
+    for timeout in [
+        Duration::from_secs(u64::MAX),
+        Duration::from_secs(901),
+        Duration::ZERO,
+    ] {
         let mut c = RunnerConfig::new(BOOTSTRAP, Source::queue("q"));
         c.timeout = timeout;
         let e = c.check().unwrap_err().to_string();

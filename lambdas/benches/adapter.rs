@@ -180,10 +180,16 @@ fn main() {
     let per = |d: Duration| d.as_secs_f64() * 1e6 / RECORDS as f64;
     println!("{RECORDS}-record SQS event, no-op handler, median of {ROUNDS} rounds (bytes in: parse, dispatch, response bytes out)");
     println!("courier SqsAdapter (Rust)                      {:>8.2} µs/record (of which parsing the event JSON {:.2})", per(rust), per(parse));
-    println!("courier SqsAdapter + idempotency (as run_sqs)  {:>8.2} µs/record", per(with_idempotency));
+    println!(
+        "courier SqsAdapter + idempotency (as run_sqs)  {:>8.2} µs/record",
+        per(with_idempotency)
+    );
     match python {
         Some(p) => {
-            println!("Powertools BatchProcessor (Python)             {:>8.2} µs/record", per(p));
+            println!(
+                "Powertools BatchProcessor (Python)             {:>8.2} µs/record",
+                per(p)
+            );
             println!(
                 "ratio: courier takes {:.3}x the time of Powertools ({:.1}x faster; {:.1}x with idempotency)",
                 rust.as_secs_f64() / p.as_secs_f64(),
@@ -204,4 +210,3 @@ fn main() {
         Err(_) => println!("cold start not measured: set COURIER_BENCH_BOOTSTRAP to a bootstrap (scripts/bench-lambdas.sh does)"),
     }
 }
-

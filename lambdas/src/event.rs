@@ -74,13 +74,10 @@ pub struct SqsAttributeValue<'a> {
     pub binary_value: Option<Cow<'a, str>>,
 }
 
-impl<'a> SqsRecord<'a> {
+impl SqsRecord<'_> {
     /// The queue's name: the last part of `eventSourceARN`.
     pub fn queue_name(&self) -> &str {
-        self.event_source_arn
-            .rsplit(':')
-            .next()
-            .unwrap_or_default()
+        self.event_source_arn.rsplit(':').next().unwrap_or_default()
     }
 
     /// Whether the record comes from a FIFO queue.
@@ -163,7 +160,10 @@ where
             f.write_str("an object of message attributes")
         }
 
-        fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+        fn visit_map<M: serde::de::MapAccess<'de>>(
+            self,
+            mut map: M,
+        ) -> Result<Self::Value, M::Error> {
             let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(4));
             while let Some((name, value)) = map.next_entry::<Borrowed<'de>, V>()? {
                 pairs.push((name.0, value));

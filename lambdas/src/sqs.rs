@@ -111,7 +111,11 @@ impl SqsAdapter {
 
     /// Handles one SQS event, answering by `deadline`: records not finished by then are
     /// listed as failed (their handlers are dropped at their next `.await`).
-    pub async fn handle_until(&self, event: &SqsEvent<'_>, deadline: Option<Instant>) -> BatchResponse {
+    pub async fn handle_until(
+        &self,
+        event: &SqsEvent<'_>,
+        deadline: Option<Instant>,
+    ) -> BatchResponse {
         let records = &event.records;
         let states: Vec<AtomicU8> = records.iter().map(|_| AtomicU8::new(PENDING)).collect();
         let sources = Sources::new(records);
@@ -125,7 +129,10 @@ impl SqsAdapter {
         match deadline {
             Some(at) => {
                 if tokio::time::timeout_at(at, work).await.is_err() {
-                    let unfinished = states.iter().filter(|s| s.load(Ordering::Relaxed) == PENDING).count();
+                    let unfinished = states
+                        .iter()
+                        .filter(|s| s.load(Ordering::Relaxed) == PENDING)
+                        .count();
                     tracing::warn!(unfinished, "the invocation's deadline is near: answering, unfinished records listed as failed");
                 }
             }
@@ -139,11 +146,18 @@ impl SqsAdapter {
                 item_identifier: r.message_id.clone().into_owned(),
             })
             .collect();
-        BatchResponse { batch_item_failures }
+        BatchResponse {
+            batch_item_failures,
+        }
     }
 
     /// Standard queues: `concurrency` lanes in this task, each taking the next record.
-    async fn concurrently(&self, records: &[SqsRecord<'_>], sources: &Sources, states: &[AtomicU8]) {
+    async fn concurrently(
+        &self,
+        records: &[SqsRecord<'_>],
+        sources: &Sources,
+        states: &[AtomicU8],
+    ) {
         let next = AtomicUsize::new(0);
         let lane = || async {
             loop {
@@ -158,7 +172,12 @@ impl SqsAdapter {
     }
 
     /// FIFO queues: one record at a time, in order; a failed group's later records fail.
-    async fn in_group_order(&self, records: &[SqsRecord<'_>], sources: &Sources, states: &[AtomicU8]) {
+    async fn in_group_order(
+        &self,
+        records: &[SqsRecord<'_>],
+        sources: &Sources,
+        states: &[AtomicU8],
+    ) {
         let mut failed_groups = HashSet::new();
         for (r, state) in records.iter().zip(states) {
             let group = r.attributes.message_group_id.as_deref().unwrap_or_default();
@@ -177,7 +196,12 @@ impl SqsAdapter {
     /// Runs the pipeline for one record and translates its outcome.
     async fn record(&self, r: &SqsRecord<'_>, source: &Arc<Source>) -> u8 {
         let message = Arc::new(message_of(r));
-        let ctx = Context::new(source.clone(), r.receive_count(), r.message_id.as_ref(), message);
+        let ctx = Context::new(
+            source.clone(),
+            r.receive_count(),
+            r.message_id.as_ref(),
+            message,
+        );
         match self.pipeline.process(ctx).await {
             Outcome::Ack | Outcome::Duplicate => DONE,
             Outcome::Retry { .. } => FAILED,
@@ -211,7 +235,10 @@ impl Sources {
         let mut map = HashMap::new();
         for r in records {
             if !map.contains_key(r.queue_name()) {
-                map.insert(r.queue_name().to_owned(), Arc::new(Source::queue(r.queue_name())));
+                map.insert(
+                    r.queue_name().to_owned(),
+                    Arc::new(Source::queue(r.queue_name())),
+                );
             }
         }
         Sources(map)
@@ -229,7 +256,12 @@ pub fn message_of(r: &SqsRecord<'_>) -> Message {
     let attributes = r
         .message_attributes
         .iter()
-        .filter_map(|(name, v)| Some((name.as_ref().to_owned(), v.string_value.as_deref()?.to_owned())))
+        .filter_map(|(name, v)| {
+            Some((
+                name.as_ref().to_owned(),
+                v.string_value.as_deref()?.to_owned(),
+            ))
+        })
         .collect();
     let mut m = courier_aws::wire::decode(r.body.as_ref().to_owned(), attributes);
     if let Some(group) = &r.attributes.message_group_id {

@@ -44,7 +44,12 @@ fn sqs(raw: &str) -> SqsEvent<'_> {
 }
 
 /// What the sink was given: (source ARN, message id, reason, attributes as (name, type, string, binary)).
-type Dead = (String, String, String, Vec<(String, String, Option<String>, Option<String>)>);
+type Dead = (
+    String,
+    String,
+    String,
+    Vec<(String, String, Option<String>, Option<String>)>,
+);
 
 #[derive(Default)]
 struct Recorded {
@@ -56,7 +61,11 @@ struct Sink(Arc<Recorded>, bool);
 
 #[async_trait]
 impl DeadLetterSink for Sink {
-    async fn dead_letter(&self, m: &DeliveredMessage<'_>, reason: &str) -> courier_core::Result<()> {
+    async fn dead_letter(
+        &self,
+        m: &DeliveredMessage<'_>,
+        reason: &str,
+    ) -> courier_core::Result<()> {
         if !self.1 {
             return Err(Error::transient("dead-letter queue unavailable"));
         }
@@ -123,7 +132,10 @@ async fn direct_sqs_records_retry_only_what_asked_to_and_dead_letter_the_permane
     let rec = Arc::new(Recorded::default());
     let raw = fixture("sqs-direct.json");
     let response = adapter(&rec, true).handle(&sqs(&raw)).await;
-    assert_eq!(failures(&response), ["2e1424d4-f796-459a-8184-9c92662be6da"]);
+    assert_eq!(
+        failures(&response),
+        ["2e1424d4-f796-459a-8184-9c92662be6da"]
+    );
     let dead = rec.dead.lock().unwrap().clone();
     assert_eq!(dead.len(), 1);
     assert_eq!(
@@ -271,8 +283,13 @@ async fn the_answer_comes_before_the_deadline_with_unfinished_records_failed() {
     let rec = Arc::new(Recorded::default());
     let raw = fixture("sqs-direct.json").replacen("o-1", "o-slow", 1);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-    let response = adapter(&rec, true).handle_until(&sqs(&raw), Some(deadline)).await;
-    assert!(tokio::time::Instant::now() <= deadline, "answered by the deadline");
+    let response = adapter(&rec, true)
+        .handle_until(&sqs(&raw), Some(deadline))
+        .await;
+    assert!(
+        tokio::time::Instant::now() <= deadline,
+        "answered by the deadline"
+    );
     assert_eq!(
         failures(&response),
         [
@@ -289,7 +306,11 @@ async fn a_slow_dead_letter_queue_does_not_outlast_the_deadline() {
     struct Hung;
     #[async_trait]
     impl DeadLetterSink for Hung {
-        async fn dead_letter(&self, _m: &DeliveredMessage<'_>, _r: &str) -> courier_core::Result<()> {
+        async fn dead_letter(
+            &self,
+            _m: &DeliveredMessage<'_>,
+            _r: &str,
+        ) -> courier_core::Result<()> {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             Ok(())
         }
@@ -333,7 +354,10 @@ async fn sns_events_succeed_or_fail_the_invocation_with_the_reason() {
     };
     SnsAdapter::new(router(false)).handle(&event).await.unwrap();
     assert_eq!(*rec.seen.lock().unwrap(), ["o-1"]);
-    let err = SnsAdapter::new(router(true)).handle(&event).await.unwrap_err();
+    let err = SnsAdapter::new(router(true))
+        .handle(&event)
+        .await
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "1 of 1 SNS record(s) failed: permanent: no such customer"

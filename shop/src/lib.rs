@@ -272,7 +272,12 @@ mod tests {
     }
 
     fn ctx() -> Context {
-        Context::new(Source::queue("orders"), 1, "m-1", courier_core::Message::new("{}"))
+        Context::new(
+            Source::queue("orders"),
+            1,
+            "m-1",
+            courier_core::Message::new("{}"),
+        )
     }
 
     fn order(lines: &[(&str, u32, u64)], total_cents: u64) -> Event<OrderCreated> {
@@ -290,30 +295,50 @@ mod tests {
     }
 
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
     }
 
     #[test]
     fn a_total_that_wraps_around_is_refused_not_authorised() {
-        let payment = Payment { flaky_orders: vec![], log: quiet() };
+        let payment = Payment {
+            flaky_orders: vec![],
+            log: quiet(),
+        };
         // 2^32-1 units at 2^33 cents wraps u64 to a small number; so does the sum.
-        let crafted = order(&[("MUG-RED", u32::MAX, 1 << 33), ("MUG-BLUE", 1, 1 << 33)], 0);
-        let wrapped = (u64::from(u32::MAX)).wrapping_mul(1 << 33).wrapping_add(1 << 33);
+        let crafted = order(
+            &[("MUG-RED", u32::MAX, 1 << 33), ("MUG-BLUE", 1, 1 << 33)],
+            0,
+        );
+        let wrapped = (u64::from(u32::MAX))
+            .wrapping_mul(1 << 33)
+            .wrapping_add(1 << 33);
         let mut crafted = crafted;
         crafted.data.total_cents = wrapped;
         let e = block_on(payment.handle(crafted, &ctx())).unwrap_err();
-        assert!(matches!(&e, HandlerError::Permanent(r) if r.contains("too large to be a price")), "{e}");
+        assert!(
+            matches!(&e, HandlerError::Permanent(r) if r.contains("too large to be a price")),
+            "{e}"
+        );
     }
 
     #[test]
     fn two_lines_of_one_sku_are_checked_against_the_stock_together() {
         let inventory = Inventory::new(quiet());
         // 20 shirts in stock: 15 + 15 is more than there is.
-        let e = block_on(inventory.handle(order(&[("SHIRT-M", 15, 1), ("SHIRT-M", 15, 1)], 30), &ctx()))
-            .unwrap_err();
-        assert!(matches!(&e, HandlerError::Permanent(r) if r.contains("out of stock: SHIRT-M (want 30, have 20)")), "{e}");
+        let e = block_on(
+            inventory.handle(order(&[("SHIRT-M", 15, 1), ("SHIRT-M", 15, 1)], 30), &ctx()),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&e, HandlerError::Permanent(r) if r.contains("out of stock: SHIRT-M (want 30, have 20)")),
+            "{e}"
+        );
         assert_eq!(inventory.left("SHIRT-M"), Some(20), "nothing reserved");
-        block_on(inventory.handle(order(&[("SHIRT-M", 10, 1), ("SHIRT-M", 10, 1)], 20), &ctx())).unwrap();
+        block_on(inventory.handle(order(&[("SHIRT-M", 10, 1), ("SHIRT-M", 10, 1)], 20), &ctx()))
+            .unwrap();
         assert_eq!(inventory.left("SHIRT-M"), Some(0));
     }
 
@@ -327,7 +352,11 @@ mod tests {
             order(&[("MUG-RED", 60, 1), ("MUG-RED", 60, 1)], 120),
         ] {
             assert!(block_on(inventory.handle(bad, &ctx())).is_err());
-            assert_eq!(inventory.left("MUG-RED"), Some(100), "the first line's stock is kept");
+            assert_eq!(
+                inventory.left("MUG-RED"),
+                Some(100),
+                "the first line's stock is kept"
+            );
         }
     }
 

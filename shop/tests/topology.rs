@@ -18,14 +18,22 @@ fn each_function_s_subscription_admits_only_what_the_function_handles() {
             .iter()
             .find(|s| s.topic == "orders" && s.name == function)
             .unwrap_or_else(|| panic!("topology.yaml has no subscription orders/{function}"));
-        let policy = sub
-            .filter
-            .as_ref()
-            .unwrap_or_else(|| panic!("orders/{function} has no filter: it would get every event type"));
+        let policy = sub.filter.as_ref().unwrap_or_else(|| {
+            panic!("orders/{function} has no filter: it would get every event type")
+        });
         let filter = Filter::from_policy(policy).expect("the filter parses");
-        let admits = |ty: &str| filter.matches(&BTreeMap::from([("ce_type".to_owned(), ty.to_owned())]));
-        assert!(admits(ORDER_CREATED), "orders/{function} admits {ORDER_CREATED}");
-        for other in ["OrderCancelled", "OrderShipped", "OrderPaid", "SomethingElse"] {
+        let admits =
+            |ty: &str| filter.matches(&BTreeMap::from([("ce_type".to_owned(), ty.to_owned())]));
+        assert!(
+            admits(ORDER_CREATED),
+            "orders/{function} admits {ORDER_CREATED}"
+        );
+        for other in [
+            "OrderCancelled",
+            "OrderShipped",
+            "OrderPaid",
+            "SomethingElse",
+        ] {
             assert!(
                 !admits(other),
                 "orders/{function} admits {other}, which the {function} function does not handle"

@@ -46,7 +46,9 @@ pub struct RuntimeApi {
 
 impl std::fmt::Debug for RuntimeApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RuntimeApi").field("host", &self.host).finish()
+        f.debug_struct("RuntimeApi")
+            .field("host", &self.host)
+            .finish()
     }
 }
 
@@ -70,12 +72,22 @@ impl RuntimeApi {
     /// Waits for the next invocation (no timeout: Lambda freezes the environment here).
     pub async fn next(&self) -> Result<Invocation, BoxError> {
         let (status, headers, body) = self
-            .call(Method::GET, "/2018-06-01/runtime/invocation/next", Vec::new(), None)
+            .call(
+                Method::GET,
+                "/2018-06-01/runtime/invocation/next",
+                Vec::new(),
+                None,
+            )
             .await?;
         if status != StatusCode::OK {
             return Err(format!("GET /runtime/invocation/next answered {status}").into());
         }
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
         let request_id = header("lambda-runtime-aws-request-id")
             .ok_or("the next invocation has no Lambda-Runtime-Aws-Request-Id")?;
         let deadline_ms = header("lambda-runtime-deadline-ms")
@@ -96,18 +108,33 @@ impl RuntimeApi {
     }
 
     /// `POST /runtime/invocation/{id}/error`: the invocation failed.
-    pub async fn fail(&self, request_id: &str, error_type: &str, message: &str) -> Result<(), BoxError> {
+    pub async fn fail(
+        &self,
+        request_id: &str,
+        error_type: &str,
+        message: &str,
+    ) -> Result<(), BoxError> {
         let path = format!("/2018-06-01/runtime/invocation/{request_id}/error");
-        self.post(&path, error_body(error_type, message), Some(error_type)).await
+        self.post(&path, error_body(error_type, message), Some(error_type))
+            .await
     }
 
     /// `POST /runtime/init/error`: the function could not start.
     pub async fn init_error(&self, error_type: &str, message: &str) -> Result<(), BoxError> {
-        self.post("/2018-06-01/runtime/init/error", error_body(error_type, message), Some(error_type))
-            .await
+        self.post(
+            "/2018-06-01/runtime/init/error",
+            error_body(error_type, message),
+            Some(error_type),
+        )
+        .await
     }
 
-    async fn post(&self, path: &str, body: Vec<u8>, error_type: Option<&str>) -> Result<(), BoxError> {
+    async fn post(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        error_type: Option<&str>,
+    ) -> Result<(), BoxError> {
         let (status, _, answer) = self.call(Method::POST, path, body, error_type).await?;
         if !status.is_success() {
             return Err(format!(
@@ -153,7 +180,8 @@ impl RuntimeApi {
     async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, BoxError> {
         let stream = tokio::net::TcpStream::connect(&self.host).await?;
         stream.set_nodelay(true)?;
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "runtime API connection closed");

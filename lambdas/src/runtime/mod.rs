@@ -65,12 +65,14 @@ pub async fn run_sqs(router: Router) -> Result<(), BoxError> {
         match serde_json::from_slice::<SqsEvent<'_>>(&invocation.body) {
             Ok(event) => {
                 let response = adapter.handle_until(&event, Some(deadline)).await;
-                api.respond(&invocation.request_id, serde_json::to_vec(&response)?).await?;
+                api.respond(&invocation.request_id, serde_json::to_vec(&response)?)
+                    .await?;
             }
             Err(e) => {
                 let message = format!("the event is not an SQS event: {e}");
                 tracing::error!(%message);
-                api.fail(&invocation.request_id, "Runtime.InvalidEvent", &message).await?;
+                api.fail(&invocation.request_id, "Runtime.InvalidEvent", &message)
+                    .await?;
             }
         }
     }
@@ -88,10 +90,16 @@ pub async fn run_sns(router: Router) -> Result<(), BoxError> {
                 Ok(()) => None,
                 Err(e) => Some(("SnsFailure", e.to_string())),
             },
-            Err(e) => Some(("Runtime.InvalidEvent", format!("the event is not an SNS event: {e}"))),
+            Err(e) => Some((
+                "Runtime.InvalidEvent",
+                format!("the event is not an SNS event: {e}"),
+            )),
         };
         match failure {
-            None => api.respond(&invocation.request_id, b"null".to_vec()).await?,
+            None => {
+                api.respond(&invocation.request_id, b"null".to_vec())
+                    .await?
+            }
             Some((kind, message)) => {
                 tracing::error!(%message, "invocation failed");
                 api.fail(&invocation.request_id, kind, &message).await?;
