@@ -27,13 +27,14 @@ export PATH="$TOOLS/bin:$TOOLS/venv/bin:$PATH"
 echo "==> building release bootstraps for $TARGET (glibc $GLIBC)"
 bins=()
 for f in "${FUNCTIONS[@]}"; do bins+=(--bin "$f"); done
-cargo zigbuild --profile lambda -p courier-lambdas --target "$TARGET.$GLIBC" "${bins[@]}"
+cargo zigbuild --profile lambda -p courier-shop --target "$TARGET.$GLIBC" "${bins[@]}"
 
+target_dir="${CARGO_TARGET_DIR:-target}"
 out="target/lambda"
 mkdir -p "$out"
 printf '%-14s %12s %12s\n' function bootstrap zip
 for f in "${FUNCTIONS[@]}"; do
-  bin="target/$TARGET/lambda/$f"
+  bin="$target_dir/$TARGET/lambda/$f"
   # Newer glibc symbols would fail to load on Amazon Linux 2023.
   if objdump -T "$bin" 2>/dev/null | grep -oE 'GLIBC_2\.[0-9]+' | sort -uV | tail -n 1 | grep -qvE '^GLIBC_2\.([0-9]|[12][0-9]|3[0-4])$'; then
     echo "error: $bin needs a glibc newer than $GLIBC" >&2

@@ -280,3 +280,24 @@ fn dead_letter_commands_answer_and_purge_needs_yes() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[test]
+fn lambda_run_refuses_a_timeout_lambda_would_not_accept_without_panicking() {
+    let bin = scratch("bootstrap", "#!/bin/sh\nexit 1\n");
+    let bin = bin.to_str().unwrap();
+    for timeout in ["18446744073709551615", "901", "0"] {
+        refused(
+            &[
+                "lambda",
+                "run",
+                "--bin",
+                bin,
+                "--source",
+                "queue:q",
+                "--timeout",
+                timeout,
+            ],
+            "is outside 1 s..=900 s (Lambda's range)",
+        );
+    }
+}

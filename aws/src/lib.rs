@@ -21,6 +21,7 @@ pub mod names;
 mod provision;
 mod publish;
 mod receive;
+pub mod redrive;
 mod resolve;
 pub mod wire;
 
@@ -42,6 +43,7 @@ pub const MAX_DELAY: Duration = Duration::from_secs(900);
 #[derive(Clone)]
 pub struct AwsBroker {
     inner: Arc<resolve::Inner>,
+    redrive: Arc<redrive::Targets>,
 }
 
 impl std::fmt::Debug for AwsBroker {
@@ -81,6 +83,7 @@ impl AwsBroker {
     pub fn from_clients(sqs: aws_sdk_sqs::Client, sns: aws_sdk_sns::Client) -> Self {
         AwsBroker {
             inner: Arc::new(resolve::Inner::new(sqs, sns)),
+            redrive: Arc::default(),
         }
     }
 
@@ -94,15 +97,24 @@ impl AwsBroker {
         &self.inner.sns
     }
 
-    /// Sends `message` to the dead-letter queue of the SQS queue named `queue` (as AWS
-    /// names it, e.g. `orders-inventory` or `audit.fifo`) with `reason`, as
-    /// [`Delivery::dead_letter`] does. For code that holds a message but no delivery,
-    /// such as a Lambda function whose event source mapping deletes what it reports done.
-    pub async fn dead_letter_to(&self, queue: &str, message: &Message, reason: &str) -> Result<()> {
-        let base = queue.strip_suffix(".fifo").unwrap_or(queue);
-        let dlq_base = names::dead_letter_base(base);
-        let what = format!("dead-letter queue of '{queue}'");
-        receive::send_dead_letter(&self.inner, base, &dlq_base, &what, message, reason).await
+    /// Copies `message`, as SQS delivered it to someone else (a Lambda function, whose
+    /// event source mapping deletes what it reports done), to the dead-letter queue that
+    /// its source queue's `RedrivePolicy` names, with `reason`: body and every attribute,
+    /// `Binary` ones included, kept as they were. See [`redrive`] for how the queue is
+    /// found (cached per source queue, across accounts; a FIFO source never goes to a
+    /// standard queue).
+    pub async fn dead_letter_to(
+        &self,
+        message: &redrive::DeliveredMessage<'_>,
+        reason: &str,
+    ) -> Result<()> {
+        let sqs = &self.inner.sqs;
+        let target = self.redrive.of(sqs, message.source_arn).await?;
+        let sent = redrive::send(sqs, &target, message, reason).await;
+        if sent.as_ref().is_err_and(|e| e.is_not_found()) {
+            self.redrive.forget(message.source_arn);
+        }
+        sent
     }
 }
 

@@ -1,19 +1,20 @@
 //! Adapter overhead per record, beside AWS Lambda Powertools' `BatchProcessor` (Python)
 //! on the same 10,000-record SQS event, plus bootstrap cold start under the runner.
 //!
-//! `cargo bench -p courier-lambdas --bench adapter` — needs a Python with
-//! `aws-lambda-powertools` (`POWERTOOLS_PYTHON`, default `.tools/venv/bin/python`;
-//! `scripts/bench-lambdas.sh` installs it).
+//! Both sides start from the event's bytes and end with the response's bytes: parse,
+//! dispatch to a no-op handler that decodes the body, answer. `scripts/bench-lambdas.sh`
+//! installs Powertools (`POWERTOOLS_PYTHON`, default `.tools/venv/bin/python`) and builds
+//! the `inventory` bootstrap (`COURIER_BENCH_BOOTSTRAP`) for the cold start.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_lambda_events::event::sqs::SqsEvent;
 use courier_core::topology::{QueueSpec, Topology};
-use courier_core::worker::{handler_fn, HandlerError, Router};
+use courier_core::worker::{handler_fn, HandlerError, MemoryIdempotencyStore, Router};
 use courier_core::{Broker, Destination, Event, MemoryBroker, PublisherExt, Source};
-use courier_lambdas::runner::{self, RunnerConfig};
+use courier_lambda_runner::{self as runner, RunnerConfig};
+use courier_lambdas::event::SqsEvent;
 use courier_lambdas::sqs::SqsAdapter;
 
 const RECORDS: usize = 10_000;
@@ -50,13 +51,21 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-async fn courier_round(raw: &str, adapter: &SqsAdapter) -> Duration {
+async fn courier_round(raw: &[u8], adapter: &SqsAdapter) -> Duration {
     let start = Instant::now();
-    let event: SqsEvent = serde_json::from_str(raw).expect("event");
-    let response = adapter.handle(event).await;
-    let out = serde_json::to_string(&response).expect("response");
-    assert_eq!(out, r#"{"batchItemFailures":[]}"#);
+    let event: SqsEvent<'_> = serde_json::from_slice(raw).expect("event");
+    let response = adapter.handle(&event).await;
+    let out = serde_json::to_vec(&response).expect("response");
+    assert_eq!(out, br#"{"batchItemFailures":[]}"#);
     start.elapsed()
+}
+
+async fn courier_rounds(raw: &[u8], adapter: &SqsAdapter) -> Duration {
+    let mut times = Vec::new();
+    for _ in 0..ROUNDS {
+        times.push(courier_round(raw, adapter).await);
+    }
+    median(times)
 }
 
 fn powertools(path: &PathBuf) -> Option<Duration> {
@@ -91,7 +100,7 @@ fn powertools(path: &PathBuf) -> Option<Duration> {
     }
 }
 
-async fn cold_start() -> Duration {
+async fn cold_start(bootstrap: &str) -> Duration {
     let mut q = QueueSpec::new("cold");
     q.visibility_timeout_secs = 30;
     let mut starts = Vec::new();
@@ -111,7 +120,7 @@ async fn cold_start() -> Duration {
             .publish_event(&Destination::queue("cold"), &e)
             .await
             .expect("publish");
-        let mut config = RunnerConfig::new(env!("CARGO_BIN_EXE_inventory"), Source::queue("cold"));
+        let mut config = RunnerConfig::new(bootstrap, Source::queue("cold"));
         config.max_invocations = Some(1);
         config.env = vec![("RUST_LOG".into(), "warn".into())];
         let report = runner::run(
@@ -128,8 +137,7 @@ async fn cold_start() -> Duration {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
@@ -143,46 +151,62 @@ fn main() {
             Ok::<(), HandlerError>(())
         }),
     );
-    let adapter = SqsAdapter::new(router);
+    let plain = SqsAdapter::new(router.clone());
+    let raw = raw.into_bytes();
     let parse = median(
         (0..ROUNDS)
             .map(|_| {
                 let start = Instant::now();
-                let event: SqsEvent = serde_json::from_str(&raw).expect("event");
+                let event: SqsEvent<'_> = serde_json::from_slice(&raw).expect("event");
                 std::hint::black_box(event);
                 start.elapsed()
             })
             .collect(),
     );
-    let rust = rt.block_on(async {
+    let rust = rt.block_on(courier_rounds(&raw, &plain));
+    // As `run_sqs` sets it up in a function: event ids remembered per execution
+    // environment; a fresh store per round, so that every event is new as in a stream.
+    let with_idempotency = rt.block_on(async {
         let mut times = Vec::new();
         for _ in 0..ROUNDS {
-            times.push(courier_round(&raw, &adapter).await);
+            let fresh = SqsAdapter::new(router.clone())
+                .idempotency(Arc::new(MemoryIdempotencyStore::default()));
+            times.push(courier_round(&raw, &fresh).await);
         }
         median(times)
     });
     let python = powertools(&path);
     let _ = std::fs::remove_file(&path);
     let per = |d: Duration| d.as_secs_f64() * 1e6 / RECORDS as f64;
-    println!("{RECORDS}-record SQS event, no-op handler, median of {ROUNDS} rounds (parse, dispatch, response)");
-    println!("courier SqsAdapter (Rust)             {:>8.2} µs/record (of which parsing the event JSON {:.2})", per(rust), per(parse));
+    println!("{RECORDS}-record SQS event, no-op handler, median of {ROUNDS} rounds (bytes in: parse, dispatch, response bytes out)");
+    println!("courier SqsAdapter (Rust)                      {:>8.2} µs/record (of which parsing the event JSON {:.2})", per(rust), per(parse));
+    println!(
+        "courier SqsAdapter + idempotency (as run_sqs)  {:>8.2} µs/record",
+        per(with_idempotency)
+    );
     match python {
         Some(p) => {
             println!(
-                "Powertools BatchProcessor (Python)    {:>8.2} µs/record",
+                "Powertools BatchProcessor (Python)             {:>8.2} µs/record",
                 per(p)
             );
             println!(
-                "ratio: courier takes {:.3}x the time of Powertools ({:.1}x faster)",
+                "ratio: courier takes {:.3}x the time of Powertools ({:.1}x faster; {:.1}x with idempotency)",
                 rust.as_secs_f64() / p.as_secs_f64(),
-                p.as_secs_f64() / rust.as_secs_f64()
+                p.as_secs_f64() / rust.as_secs_f64(),
+                p.as_secs_f64() / with_idempotency.as_secs_f64()
             );
         }
         None => println!("Powertools BatchProcessor (Python)    not measured (see above)"),
     }
-    let cold = rt.block_on(cold_start());
-    println!(
-        "bootstrap cold start to first invocation request under the runner: {:.1} ms (median of 5)",
-        cold.as_secs_f64() * 1000.0
-    );
+    match std::env::var("COURIER_BENCH_BOOTSTRAP") {
+        Ok(bootstrap) => {
+            let cold = rt.block_on(cold_start(&bootstrap));
+            println!(
+                "bootstrap cold start to first invocation request under the runner: {:.1} ms (median of 5)",
+                cold.as_secs_f64() * 1000.0
+            );
+        }
+        Err(_) => println!("cold start not measured: set COURIER_BENCH_BOOTSTRAP to a bootstrap (scripts/bench-lambdas.sh does)"),
+    }
 }

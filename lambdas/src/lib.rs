@@ -1,22 +1,22 @@
-//! courier-lambdas: courier's event handlers as AWS Lambda functions.
+//! courier-lambdas: courier's event handlers as AWS Lambda functions — the adapter only.
 //!
 //! - [`sqs::SqsAdapter`]: SQS-triggered functions with partial batch responses
 //!   (`batchItemFailures`; the trigger needs `ReportBatchItemFailures`);
 //! - [`sns::SnsAdapter`]: SNS-triggered functions;
-//! - [`functions`]: the four example functions of the shop (`inventory`, `payment`,
-//!   `shipping`, `notification`), each a `bootstrap` binary;
-//! - [`runner`]: a local event-source runner that serves the Lambda Runtime API to a real
-//!   `bootstrap` and feeds it from any courier source, since LocalStack cannot run
-//!   functions without Docker.
+//! - [`runtime`]: the `bootstrap` loop on the Lambda Runtime API ([`run_sqs`], [`run_sns`]);
+//! - [`event`]: the SQS and SNS event shapes, read with borrowed strings.
 //!
-//! A function is a few lines:
+//! Both adapters hand every record to the one core pipeline
+//! ([`courier_core::worker::Pipeline`]) and only translate its outcome. A function is a
+//! few lines:
 //!
 //! ```no_run
 //! use courier_core::worker::{handler_fn, HandlerError, Router};
 //! use courier_core::Event;
 //!
 //! #[tokio::main]
-//! async fn main() -> Result<(), lambda_runtime::Error> {
+//! async fn main() -> Result<(), courier_lambdas::BoxError> {
+//!     courier_lambdas::init_tracing();
 //!     let router = Router::new().handle("OrderCreated", handler_fn(|e: Event<serde_json::Value>, _ctx| async move {
 //!         tracing::info!(order = %e.data["order_id"], "handled");
 //!         Ok::<(), HandlerError>(())
@@ -26,19 +26,16 @@
 //! ```
 #![deny(missing_docs, unreachable_pub, rustdoc::broken_intra_doc_links)]
 
-pub mod functions;
-pub mod runner;
+pub mod dead_letter;
+pub mod event;
+pub mod runtime;
 pub mod sns;
 pub mod sqs;
 
-use std::sync::Arc;
+pub use runtime::api::BoxError;
+pub use runtime::{run_sns, run_sqs};
 
-use aws_lambda_events::event::sns::SnsEvent;
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use courier_core::worker::{MemoryIdempotencyStore, Router};
-use lambda_runtime::{service_fn, LambdaEvent};
-
-/// Logs as JSON-less plain lines to stderr (CloudWatch takes them as they are); `RUST_LOG`
+/// Logs as plain lines to stderr (CloudWatch takes them as they are); `RUST_LOG`
 /// filters, `info` by default.
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -49,36 +46,4 @@ pub fn init_tracing() {
         .with_ansi(false)
         .without_time()
         .try_init();
-}
-
-/// Runs `router` as an SQS-triggered function until the runtime stops it.
-///
-/// Permanent failures go to the record's queue's dead-letter queue through SQS (the
-/// standard AWS chain configures the client), unless `COURIER_LAMBDA_DEAD_LETTERS=none`,
-/// which leaves them to the queue's redrive policy. Event ids are remembered for the life
-/// of the execution environment, skipping redeliveries it has handled.
-pub async fn run_sqs(router: Router) -> Result<(), lambda_runtime::Error> {
-    let mut adapter =
-        sqs::SqsAdapter::new(router).idempotency(Arc::new(MemoryIdempotencyStore::default()));
-    if std::env::var("COURIER_LAMBDA_DEAD_LETTERS").as_deref() != Ok("none") {
-        let broker = courier_aws::AwsBroker::connect(&Default::default()).await?;
-        adapter = adapter.dead_letters(Arc::new(broker));
-    }
-    let adapter = &adapter;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<SqsBatchResponse, lambda_runtime::Error>(adapter.handle(event.payload).await)
-    }))
-    .await
-}
-
-/// Runs `router` as an SNS-triggered function until the runtime stops it.
-pub async fn run_sns(router: Router) -> Result<(), lambda_runtime::Error> {
-    let adapter = &sns::SnsAdapter::new(router);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SnsEvent>| async move {
-        adapter
-            .handle(event.payload)
-            .await
-            .map_err(lambda_runtime::Error::from)
-    }))
-    .await
 }

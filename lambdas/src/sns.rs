@@ -3,14 +3,20 @@
 //! SNS invokes a function asynchronously with no partial-batch response, so a failure
 //! fails the invocation: Lambda retries it (twice) and then sends it to the function's
 //! on-failure destination or dead-letter queue, with the error text as the reason. A
-//! permanent failure is failed too (with its reason) rather than dropped: nothing is lost,
-//! at the price of the two pointless retries. Configure an on-failure destination.
+//! dead letter fails the invocation too (with its reason) rather than being dropped:
+//! nothing is lost, at the price of the two pointless retries. Configure an on-failure
+//! destination. Event shape: "Invoking Lambda functions with Amazon SNS notifications"
+//! (<https://docs.aws.amazon.com/lambda/latest/dg/with-sns.html>).
 
-use aws_lambda_events::event::sns::{SnsEvent, SnsRecord};
+use std::sync::Arc;
+
 use courier_core::worker::{Context, Outcome, Pipeline, Router};
 use courier_core::{Message, Source};
 
+use crate::event::{SnsEvent, SnsRecord};
+
 /// Runs a [`Router`]'s handlers over SNS events.
+#[derive(Debug)]
 pub struct SnsAdapter {
     pipeline: Pipeline,
 }
@@ -36,7 +42,7 @@ impl SnsAdapter {
     }
 
     /// Handles one SNS event: `Ok` when every record succeeded.
-    pub async fn handle(&self, event: SnsEvent) -> Result<(), SnsFailure> {
+    pub async fn handle(&self, event: &SnsEvent<'_>) -> Result<(), SnsFailure> {
         let total = event.records.len();
         let mut reasons = Vec::new();
         for r in &event.records {
@@ -55,11 +61,12 @@ impl SnsAdapter {
         }
     }
 
-    async fn record(&self, r: &SnsRecord) -> Result<(), String> {
+    async fn record(&self, r: &SnsRecord<'_>) -> Result<(), String> {
+        let topic = r.sns.topic_arn.rsplit(':').next().unwrap_or_default();
         let ctx = Context::new(
-            Source::queue(courier_aws::names::arn_name(&r.sns.topic_arn).to_owned()),
+            Arc::new(Source::queue(topic)),
             1,
-            &r.sns.message_id,
+            r.sns.message_id.as_ref(),
             message_of(r),
         );
         match self.pipeline.process(ctx).await {
@@ -71,16 +78,16 @@ impl SnsAdapter {
 }
 
 /// The courier message of an SNS record.
-pub fn message_of(r: &SnsRecord) -> Message {
+pub fn message_of(r: &SnsRecord<'_>) -> Message {
     let attrs = r
         .sns
         .message_attributes
         .iter()
-        .map(|(k, v)| (k.clone(), v.value.clone()))
+        .map(|(k, v)| (k.as_ref().to_owned(), v.value.as_ref().to_owned()))
         .collect();
-    let mut m = courier_aws::wire::decode(r.sns.message.clone(), attrs);
+    let mut m = courier_aws::wire::decode(r.sns.message.as_ref().to_owned(), attrs);
     if m.message_id.is_none() {
-        m.message_id = Some(r.sns.message_id.clone());
+        m.message_id = Some(r.sns.message_id.as_ref().to_owned());
     }
     m
 }

@@ -1,44 +1,50 @@
-//! The SQS-triggered adapter: courier handlers under `lambda_runtime`, with partial batch
-//! responses.
+//! The SQS-triggered adapter: the core pipeline over an SQS event, answered with a partial
+//! batch response.
 //!
-//! Per record: decode (raw delivery, SNS envelope, or a foreign body), route by event type,
-//! run the handler, and decide:
+//! Per record the pipeline decides an [`Outcome`]; the adapter only translates it:
 //!
 //! | outcome | response |
 //! | --- | --- |
-//! | `Ok` | done (the event source mapping deletes it) |
-//! | `Retry`, or a panic | listed in `batchItemFailures`: SQS redelivers it, and its redrive policy dead-letters it after `maxReceiveCount` |
-//! | `Retry` at `max_attempts` (when set) | sent to the queue's dead-letter queue with the reason, done |
-//! | `Permanent`, undecodable, no handler | sent to the queue's dead-letter queue with the reason, done |
-//! | dead-letter send fails | listed in `batchItemFailures` (nothing is lost) |
+//! | `Ack`, `Duplicate` | done (the event source mapping deletes it) |
+//! | `Retry` (a panic included) | listed in `batchItemFailures`: SQS redelivers it after the visibility timeout, and its redrive policy dead-letters it after `maxReceiveCount` |
+//! | `DeadLetter` | copied to the dead-letter queue of its source queue with the reason, then done; listed if that copy fails (nothing is lost) |
+//! | not finished when the invocation's deadline nears | listed |
 //!
-//! Standard queues: records run concurrently up to a limit. FIFO queues: records run in
-//! order, and after the first failure in a message group the rest of that group is
-//! reported failed too, so that the group's order holds.
+//! Standard queues: records run concurrently, at most `concurrency` at once, in one task.
+//! FIFO queues: records run in order, and after the first failure in a message group the
+//! rest of that group is listed too, so that the group's order holds (the behaviour of
+//! Powertools' `SqsFifoPartialProcessor` with `skip_group_on_error`).
+//!
+//! The response follows "Handling errors for an SQS event source in Lambda"
+//! (<https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html>): the
+//! trigger must have `ReportBatchItemFailures`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use courier_core::worker::{
-    Context, IdempotencyStore, Outcome as Decision, Pipeline, Router, DEFAULT_LEASE,
-};
-use courier_core::{display_chain, Message, Result, Source};
-use futures_util::StreamExt;
+use courier_core::worker::{Context, IdempotencyStore, Outcome, Pipeline, Router, DEFAULT_LEASE};
+use courier_core::{display_chain, Message, Source};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
 
-/// Where permanent failures go: the dead-letter queue of the record's queue.
-#[async_trait]
-pub trait DeadLetterSink: Send + Sync {
-    /// Sends `message`, received from the SQS queue named `queue`, to its dead-letter queue.
-    async fn dead_letter(&self, queue: &str, message: &Message, reason: &str) -> Result<()>;
+use crate::dead_letter::{self, DeadLetterSink};
+use crate::event::{SqsEvent, SqsRecord};
+
+/// The answer to an SQS event: the records to deliver again.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchResponse {
+    /// The failed records; empty when all are done.
+    #[serde(rename = "batchItemFailures")]
+    pub batch_item_failures: Vec<BatchItemFailure>,
 }
 
-#[async_trait]
-impl DeadLetterSink for courier_aws::AwsBroker {
-    async fn dead_letter(&self, queue: &str, message: &Message, reason: &str) -> Result<()> {
-        self.dead_letter_to(queue, message, reason).await
-    }
+/// One failed record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchItemFailure {
+    /// The record's `messageId`.
+    #[serde(rename = "itemIdentifier")]
+    pub item_identifier: String,
 }
 
 /// Runs a [`Router`]'s handlers over SQS events.
@@ -48,16 +54,23 @@ pub struct SqsAdapter {
     concurrency: usize,
 }
 
-/// What became of one record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Done,
-    Failed,
+impl std::fmt::Debug for SqsAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqsAdapter")
+            .field("pipeline", &self.pipeline)
+            .field("dead_letters", &self.dead_letters.is_some())
+            .field("concurrency", &self.concurrency)
+            .finish()
+    }
 }
 
+const PENDING: u8 = 0;
+const DONE: u8 = 1;
+const FAILED: u8 = 2;
+
 impl SqsAdapter {
-    /// An adapter with these handlers, no dead-letter sink (permanent failures are then
-    /// reported failed, for the redrive policy), records 16 at a time.
+    /// An adapter with these handlers, no dead-letter sink (dead letters are then
+    /// reported failed, for the redrive policy), no idempotency store, 16 records at once.
     pub fn new(router: Router) -> Self {
         SqsAdapter {
             pipeline: Pipeline::new(router),
@@ -66,7 +79,7 @@ impl SqsAdapter {
         }
     }
 
-    /// Sends permanent failures here with their reason.
+    /// Sends dead letters here with their reason.
     pub fn dead_letters(mut self, sink: Arc<dyn DeadLetterSink>) -> Self {
         self.dead_letters = Some(sink);
         self
@@ -84,118 +97,178 @@ impl SqsAdapter {
         self
     }
 
-    /// Dead-letter a retried record (with the reason) once it has been received this
+    /// Dead-letters a retried record (with the reason) once it has been received this
     /// many times, instead of waiting for the redrive policy.
     pub fn max_attempts(mut self, n: u32) -> Self {
         self.pipeline = self.pipeline.max_attempts(Some(n));
         self
     }
 
-    /// Handles one SQS event; the answer lists the records to retry.
-    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        let records = event.records;
-        let fifo = records.iter().any(|r| {
-            r.attributes.contains_key("MessageGroupId")
-                || r.event_source_arn
-                    .as_deref()
-                    .is_some_and(|a| a.ends_with(".fifo"))
-        });
-        let mut response = SqsBatchResponse::default();
-        if fifo {
-            let mut failed_groups = HashSet::new();
-            for r in &records {
-                let group = r
-                    .attributes
-                    .get("MessageGroupId")
-                    .cloned()
-                    .unwrap_or_default();
-                let outcome = if failed_groups.contains(&group) {
-                    Outcome::Failed
-                } else {
-                    self.record(r).await
-                };
-                if outcome == Outcome::Failed {
-                    failed_groups.insert(group);
-                    response.add_failure(r.message_id.clone().unwrap_or_default());
+    /// Handles one SQS event with no deadline.
+    pub async fn handle(&self, event: &SqsEvent<'_>) -> BatchResponse {
+        self.handle_until(event, None).await
+    }
+
+    /// Handles one SQS event, answering by `deadline`: records not finished by then are
+    /// listed as failed (their handlers are dropped at their next `.await`).
+    pub async fn handle_until(
+        &self,
+        event: &SqsEvent<'_>,
+        deadline: Option<Instant>,
+    ) -> BatchResponse {
+        let records = &event.records;
+        let states: Vec<AtomicU8> = records.iter().map(|_| AtomicU8::new(PENDING)).collect();
+        let sources = Sources::new(records);
+        let work = async {
+            if records.iter().any(SqsRecord::is_fifo) {
+                self.in_group_order(records, &sources, &states).await;
+            } else {
+                self.concurrently(records, &sources, &states).await;
+            }
+        };
+        match deadline {
+            Some(at) => {
+                if tokio::time::timeout_at(at, work).await.is_err() {
+                    let unfinished = states
+                        .iter()
+                        .filter(|s| s.load(Ordering::Relaxed) == PENDING)
+                        .count();
+                    tracing::warn!(unfinished, "the invocation's deadline is near: answering, unfinished records listed as failed");
                 }
             }
-        } else {
-            let outcomes: Vec<(Option<String>, Outcome)> = futures_util::stream::iter(&records)
-                .map(|r| async move { (r.message_id.clone(), self.record(r).await) })
-                .buffered(self.concurrency)
-                .collect()
-                .await;
-            for (id, outcome) in outcomes {
-                if outcome == Outcome::Failed {
-                    response.add_failure(id.unwrap_or_default());
-                }
-            }
+            None => work.await,
         }
-        response
+        let batch_item_failures = records
+            .iter()
+            .zip(&states)
+            .filter(|(_, s)| s.load(Ordering::Relaxed) != DONE)
+            .map(|(r, _)| BatchItemFailure {
+                item_identifier: r.message_id.clone().into_owned(),
+            })
+            .collect();
+        BatchResponse {
+            batch_item_failures,
+        }
+    }
+
+    /// Standard queues: `concurrency` lanes in this task, each taking the next record.
+    async fn concurrently(
+        &self,
+        records: &[SqsRecord<'_>],
+        sources: &Sources,
+        states: &[AtomicU8],
+    ) {
+        let next = AtomicUsize::new(0);
+        let lane = || async {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(r) = records.get(i) else { break };
+                let state = self.record(r, sources.of(r)).await;
+                states[i].store(state, Ordering::Relaxed);
+            }
+        };
+        let lanes = self.concurrency.min(records.len());
+        futures_util::future::join_all((0..lanes).map(|_| lane())).await;
+    }
+
+    /// FIFO queues: one record at a time, in order; a failed group's later records fail.
+    async fn in_group_order(
+        &self,
+        records: &[SqsRecord<'_>],
+        sources: &Sources,
+        states: &[AtomicU8],
+    ) {
+        let mut failed_groups = HashSet::new();
+        for (r, state) in records.iter().zip(states) {
+            let group = r.attributes.message_group_id.as_deref().unwrap_or_default();
+            let outcome = if failed_groups.contains(group) {
+                FAILED
+            } else {
+                self.record(r, sources.of(r)).await
+            };
+            if outcome == FAILED {
+                failed_groups.insert(group);
+            }
+            state.store(outcome, Ordering::Relaxed);
+        }
     }
 
     /// Runs the pipeline for one record and translates its outcome.
-    async fn record(&self, r: &SqsMessage) -> Outcome {
+    async fn record(&self, r: &SqsRecord<'_>, source: &Arc<Source>) -> u8 {
         let message = Arc::new(message_of(r));
-        let queue = queue_name(r);
-        let delivery_count = r
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(1);
         let ctx = Context::new(
-            Source::queue(queue.clone()),
-            delivery_count,
-            r.message_id.as_deref().unwrap_or_default(),
-            message.clone(),
+            source.clone(),
+            r.receive_count(),
+            r.message_id.as_ref(),
+            message,
         );
         match self.pipeline.process(ctx).await {
-            Decision::Ack | Decision::Duplicate => Outcome::Done,
-            Decision::Retry { .. } => Outcome::Failed,
-            Decision::DeadLetter { reason } => self.dead_letter(&queue, &message, &reason).await,
+            Outcome::Ack | Outcome::Duplicate => DONE,
+            Outcome::Retry { .. } => FAILED,
+            Outcome::DeadLetter { reason } => self.dead_letter(r, &reason).await,
         }
     }
 
-    async fn dead_letter(&self, queue: &str, message: &Message, reason: &str) -> Outcome {
+    async fn dead_letter(&self, r: &SqsRecord<'_>, reason: &str) -> u8 {
         let Some(sink) = &self.dead_letters else {
             tracing::warn!(%reason, "no dead-letter sink: reporting failed, for the queue's redrive policy");
-            return Outcome::Failed;
+            return FAILED;
         };
-        match sink.dead_letter(queue, message, reason).await {
+        match sink.dead_letter(&dead_letter::delivered(r), reason).await {
             Ok(()) => {
                 tracing::warn!(%reason, "sent to the dead-letter queue");
-                Outcome::Done
+                DONE
             }
             Err(e) => {
                 tracing::error!(error = %display_chain(&e), %reason, "dead-lettering failed; the record will be retried");
-                Outcome::Failed
+                FAILED
             }
         }
     }
 }
 
-/// The courier message of an SQS record (packed attributes, SNS envelopes, base64 bodies).
-pub fn message_of(r: &SqsMessage) -> Message {
-    let attrs = r
-        .message_attributes
-        .iter()
-        .filter_map(|(k, v)| v.string_value.clone().map(|s| (k.clone(), s)))
-        .collect();
-    let mut m = courier_aws::wire::decode(r.body.clone().unwrap_or_default(), attrs);
-    if let Some(group) = r.attributes.get("MessageGroupId") {
-        m.group_id = Some(group.clone());
+/// One `Source` per queue of the event (usually one), shared by its records' contexts.
+struct Sources(HashMap<String, Arc<Source>>);
+
+impl Sources {
+    fn new(records: &[SqsRecord<'_>]) -> Self {
+        let mut map = HashMap::new();
+        for r in records {
+            if !map.contains_key(r.queue_name()) {
+                map.insert(
+                    r.queue_name().to_owned(),
+                    Arc::new(Source::queue(r.queue_name())),
+                );
+            }
+        }
+        Sources(map)
     }
-    if let Some(dedup) = r.attributes.get("MessageDeduplicationId") {
-        m.dedup_id = Some(dedup.clone());
+
+    fn of(&self, r: &SqsRecord<'_>) -> &Arc<Source> {
+        &self.0[r.queue_name()]
     }
-    m
 }
 
-/// The queue's name: the last part of the record's `eventSourceARN`.
-fn queue_name(r: &SqsMessage) -> String {
-    r.event_source_arn
-        .as_deref()
-        .map(courier_aws::names::arn_name)
-        .unwrap_or_default()
-        .to_owned()
+/// The courier message of an SQS record (packed attributes, SNS envelopes, base64
+/// bodies). `Binary` attributes have no place in a courier message; they stay with the
+/// record and go with it to the dead-letter queue.
+pub fn message_of(r: &SqsRecord<'_>) -> Message {
+    let attributes = r
+        .message_attributes
+        .iter()
+        .filter_map(|(name, v)| {
+            Some((
+                name.as_ref().to_owned(),
+                v.string_value.as_deref()?.to_owned(),
+            ))
+        })
+        .collect();
+    let mut m = courier_aws::wire::decode(r.body.as_ref().to_owned(), attributes);
+    if let Some(group) = &r.attributes.message_group_id {
+        m.group_id = Some(group.as_ref().to_owned());
+    }
+    if let Some(dedup) = &r.attributes.message_deduplication_id {
+        m.dedup_id = Some(dedup.as_ref().to_owned());
+    }
+    m
 }

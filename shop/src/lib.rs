@@ -3,8 +3,10 @@
 //! same handlers.
 #![deny(missing_docs, unreachable_pub)]
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +15,10 @@ use courier_core::Event;
 
 /// The event type name.
 pub const ORDER_CREATED: &str = "OrderCreated";
+
+/// The four services, each a subscription of the `orders` topic and a Lambda function
+/// (`src/bin/`) that handles [`ORDER_CREATED`].
+pub const FUNCTIONS: [&str; 4] = ["inventory", "payment", "shipping", "notification"];
 
 /// One line of an order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,13 +58,27 @@ impl OrderCreated {
                 quantity,
                 unit_price_cents,
             }],
-            total_cents: u64::from(quantity) * unit_price_cents,
+            total_cents: u64::from(quantity).saturating_mul(unit_price_cents),
         }
     }
 }
 
 /// Where the services report what they did.
 pub type Log = Arc<dyn Fn(String) + Send + Sync>;
+
+/// A [`Log`] to `tracing` at `info`, for the Lambda functions (CloudWatch keeps it).
+pub fn function_log() -> Log {
+    Arc::new(|line| tracing::info!("{line}"))
+}
+
+/// Order ids from a comma-separated list (`COURIER_SHOP_FLAKY_ORDERS`), blanks skipped.
+pub fn order_ids(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
 
 /// Reserves stock; an unknown SKU or too little stock is permanent.
 pub struct Inventory {
@@ -78,36 +98,58 @@ impl Inventory {
             log,
         }
     }
+
+    /// Stock left of `sku` (`None`: a SKU the warehouse does not carry).
+    pub fn left(&self, sku: &str) -> Option<u32> {
+        self.stock.lock().get(sku).copied()
+    }
+}
+
+impl Inventory {
+    /// What the order asks for, by SKU: two lines of one SKU count together.
+    fn wanted(order: &OrderCreated) -> Result<BTreeMap<&str, u32>, HandlerError> {
+        let mut wanted: BTreeMap<&str, u32> = BTreeMap::new();
+        for item in &order.items {
+            let total = wanted.entry(&item.sku).or_default();
+            *total = total.checked_add(item.quantity).ok_or_else(|| {
+                HandlerError::permanent(format!(
+                    "quantity of {} in {} is too large",
+                    item.sku, order.order_id
+                ))
+            })?;
+        }
+        Ok(wanted)
+    }
 }
 
 impl Handler<OrderCreated> for Inventory {
     async fn handle(&self, event: Event<OrderCreated>, _ctx: &Context) -> Result<(), HandlerError> {
         let order = event.data;
-        let mut stock = self.stock.lock().unwrap_or_else(|p| p.into_inner());
-        // Check every line before reserving any, so a rejected order reserves nothing.
-        for item in &order.items {
-            match stock.get(&item.sku) {
+        let wanted = Self::wanted(&order)?;
+        let mut stock = self.stock.lock();
+        // All or nothing: every SKU is checked before any stock is reserved.
+        for (&sku, &quantity) in &wanted {
+            match stock.get(sku) {
                 None => {
                     return Err(HandlerError::permanent(format!(
-                        "unknown SKU {} in {}",
-                        item.sku, order.order_id
+                        "unknown SKU {sku} in {}",
+                        order.order_id
                     )))
                 }
-                Some(&left) if left < item.quantity => {
+                Some(&left) if left < quantity => {
                     return Err(HandlerError::permanent(format!(
-                        "out of stock: {} (want {}, have {left})",
-                        item.sku, item.quantity
+                        "out of stock: {sku} (want {quantity}, have {left})"
                     )))
                 }
                 Some(_) => {}
             }
         }
-        for item in &order.items {
-            if let Some(left) = stock.get_mut(&item.sku) {
-                *left -= item.quantity;
+        for (sku, quantity) in wanted {
+            if let Some(left) = stock.get_mut(sku) {
+                *left -= quantity; // checked above, under the same lock
                 (self.log)(format!(
-                    "[inventory]    reserved {} x {} for {} ({left} left)",
-                    item.quantity, item.sku, order.order_id
+                    "[inventory]    reserved {quantity} x {sku} for {} ({left} left)",
+                    order.order_id
                 ));
             }
         }
@@ -126,11 +168,21 @@ pub struct Payment {
 impl Handler<OrderCreated> for Payment {
     async fn handle(&self, event: Event<OrderCreated>, ctx: &Context) -> Result<(), HandlerError> {
         let order = event.data;
-        let sum: u64 = order
+        // Checked: a crafted order must not wrap around to a total that matches.
+        let sum = order
             .items
             .iter()
-            .map(|i| u64::from(i.quantity) * i.unit_price_cents)
-            .sum();
+            .try_fold(0u64, |sum, i| {
+                u64::from(i.quantity)
+                    .checked_mul(i.unit_price_cents)
+                    .and_then(|line| sum.checked_add(line))
+            })
+            .ok_or_else(|| {
+                HandlerError::permanent(format!(
+                    "the total of {} is too large to be a price",
+                    order.order_id
+                ))
+            })?;
         if sum != order.total_cents || sum == 0 {
             return Err(HandlerError::permanent(format!(
                 "total {} does not match the lines ({sum})",
@@ -173,7 +225,7 @@ impl Handler<OrderCreated> for Shipping {
                 order.shipping_city
             )));
         }
-        let parcels: u32 = order.items.iter().map(|i| i.quantity).sum();
+        let parcels: u64 = order.items.iter().map(|i| u64::from(i.quantity)).sum();
         (self.log)(format!(
             "[shipping]     dispatch of {parcels} item(s) to {} prepared for {}",
             order.shipping_city, order.order_id
@@ -213,6 +265,100 @@ impl Handler<OrderCreated> for Notification {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use courier_core::Source;
+
+    fn quiet() -> Log {
+        Arc::new(|_| {})
+    }
+
+    fn ctx() -> Context {
+        Context::new(
+            Source::queue("orders"),
+            1,
+            "m-1",
+            courier_core::Message::new("{}"),
+        )
+    }
+
+    fn order(lines: &[(&str, u32, u64)], total_cents: u64) -> Event<OrderCreated> {
+        let mut o = OrderCreated::new("order-9", "MUG-RED", 1, 0);
+        o.items = lines
+            .iter()
+            .map(|(sku, quantity, unit_price_cents)| LineItem {
+                sku: (*sku).to_owned(),
+                quantity: *quantity,
+                unit_price_cents: *unit_price_cents,
+            })
+            .collect();
+        o.total_cents = total_cents;
+        Event::new("/shop", ORDER_CREATED, o)
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn a_total_that_wraps_around_is_refused_not_authorised() {
+        let payment = Payment {
+            flaky_orders: vec![],
+            log: quiet(),
+        };
+        // 2^32-1 units at 2^33 cents wraps u64 to a small number; so does the sum.
+        let crafted = order(
+            &[("MUG-RED", u32::MAX, 1 << 33), ("MUG-BLUE", 1, 1 << 33)],
+            0,
+        );
+        let wrapped = (u64::from(u32::MAX))
+            .wrapping_mul(1 << 33)
+            .wrapping_add(1 << 33);
+        let mut crafted = crafted;
+        crafted.data.total_cents = wrapped;
+        let e = block_on(payment.handle(crafted, &ctx())).unwrap_err();
+        assert!(
+            matches!(&e, HandlerError::Permanent(r) if r.contains("too large to be a price")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn two_lines_of_one_sku_are_checked_against_the_stock_together() {
+        let inventory = Inventory::new(quiet());
+        // 20 shirts in stock: 15 + 15 is more than there is.
+        let e = block_on(
+            inventory.handle(order(&[("SHIRT-M", 15, 1), ("SHIRT-M", 15, 1)], 30), &ctx()),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&e, HandlerError::Permanent(r) if r.contains("out of stock: SHIRT-M (want 30, have 20)")),
+            "{e}"
+        );
+        assert_eq!(inventory.left("SHIRT-M"), Some(20), "nothing reserved");
+        block_on(inventory.handle(order(&[("SHIRT-M", 10, 1), ("SHIRT-M", 10, 1)], 20), &ctx()))
+            .unwrap();
+        assert_eq!(inventory.left("SHIRT-M"), Some(0));
+    }
+
+    #[test]
+    fn an_order_failing_on_a_later_line_reserves_nothing() {
+        let inventory = Inventory::new(quiet());
+        for bad in [
+            order(&[("MUG-RED", 5, 1), ("GHOST-42", 1, 1)], 6),
+            order(&[("MUG-RED", 5, 1), ("MUG-BLUE", 51, 1)], 56),
+            order(&[("MUG-RED", 5, 1), ("MUG-RED", u32::MAX, 1)], 0),
+            order(&[("MUG-RED", 60, 1), ("MUG-RED", 60, 1)], 120),
+        ] {
+            assert!(block_on(inventory.handle(bad, &ctx())).is_err());
+            assert_eq!(
+                inventory.left("MUG-RED"),
+                Some(100),
+                "the first line's stock is kept"
+            );
+        }
+    }
 
     #[test]
     fn emails_are_masked() {

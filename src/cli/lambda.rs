@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use courier::worker::shutdown_signal;
-use courier_lambdas::runner::{self, RunnerConfig};
+use courier_lambda_runner::{self as runner, RunnerConfig};
 
 use super::Env;
 
@@ -36,7 +36,8 @@ pub(crate) struct RunArgs {
     /// Exit after this many invocations.
     #[arg(long, value_name = "N")]
     max_invocations: Option<u64>,
-    /// The function's timeout in seconds: an unanswered batch fails whole.
+    /// The function's timeout in seconds (1 to 900, as Lambda): an unanswered batch fails
+    /// whole and the function's process is replaced.
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     timeout: u64,
 }
@@ -44,7 +45,7 @@ pub(crate) struct RunArgs {
 pub(crate) async fn run(env: &Env, cmd: LambdaCommand) -> Result<()> {
     let LambdaCommand::Run(args) = cmd;
     if !args.bin.is_file() {
-        anyhow::bail!("--bin '{}' is not a file (build the functions with scripts/package-lambdas.sh or cargo build -p courier-lambdas)", args.bin.display());
+        anyhow::bail!("--bin '{}' is not a file (build the functions with scripts/package-lambdas.sh or cargo build -p courier-shop)", args.bin.display());
     }
     let mut config = RunnerConfig::new(&args.bin, args.source.parse()?);
     config.batch_size = args.batch_size;
@@ -52,6 +53,7 @@ pub(crate) async fn run(env: &Env, cmd: LambdaCommand) -> Result<()> {
     config.idle_exit = args.idle_exit.map(Duration::from_secs);
     config.max_invocations = args.max_invocations;
     config.timeout = Duration::from_secs(args.timeout);
+    config.check()?;
     env.prepare_memory().await?;
     let report = runner::run(env.broker.clone(), config, shutdown_signal()).await?;
     println!("{}: {report}", args.bin.display());

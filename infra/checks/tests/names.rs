@@ -184,7 +184,7 @@ fn the_example_topology_gets_the_same_names_from_terraform_and_the_backends() {
     let out = check(&repo().join("topology.yaml"));
     assert_eq!(
         out["sql_filters"]["orders-notification"],
-        "(ce_type = 'OrderCreated' OR ce_type = 'OrderCancelled')"
+        "(ce_type = 'OrderCreated')"
     );
 }
 

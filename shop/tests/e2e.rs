@@ -12,8 +12,8 @@ use courier_core::conformance::unique;
 use courier_core::event::attr;
 use courier_core::topology::{SubscriptionSpec, TopicSpec};
 use courier_core::{Broker, Destination, Event, PublisherExt, Source, Topology};
-use courier_lambdas::runner::{self, RunnerConfig};
-use courier_shop::OrderCreated;
+use courier_lambda_runner::{self as runner, RunnerConfig};
+use courier_shop::{OrderCreated, FUNCTIONS};
 
 fn endpoint() -> String {
     std::env::var("COURIER_TEST_LOCALSTACK_URL")
@@ -63,7 +63,7 @@ fn bin(name: &str) -> &'static str {
 async fn the_four_functions_handle_the_fan_out_with_retries_and_dead_letters() {
     let broker: Arc<dyn Broker> = Arc::new(localstack().await);
     let topic = unique("shop");
-    let subscriptions = courier_lambdas::functions::NAMES
+    let subscriptions = FUNCTIONS
         .iter()
         .map(|name| {
             let mut s = SubscriptionSpec::new(&topic, *name);
@@ -117,7 +117,7 @@ async fn the_four_functions_handle_the_fan_out_with_retries_and_dead_letters() {
             "order-1002".to_owned(),
         ),
     ];
-    let runs = courier_lambdas::functions::NAMES.iter().map(|name| {
+    let runs = FUNCTIONS.iter().map(|name| {
         let mut config = RunnerConfig::new(bin(name), Source::subscription(&topic, *name));
         config.idle_exit = Some(Duration::from_secs(7));
         config.env = env.clone();
@@ -160,7 +160,7 @@ async fn the_four_functions_handle_the_fan_out_with_retries_and_dead_letters() {
         "…and succeeded on its second delivery: {payment}"
     );
 
-    for name in courier_lambdas::functions::NAMES {
+    for name in FUNCTIONS {
         let src = Source::subscription(&topic, name);
         let left = broker
             .receive(&src, 10, Duration::from_secs(1))

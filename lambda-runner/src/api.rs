@@ -2,7 +2,9 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -14,7 +16,7 @@ use tokio::time::Instant;
 
 /// What the function answered for one invocation.
 #[derive(Debug)]
-pub(crate) enum Answer {
+pub(crate) enum FunctionAnswer {
     /// `POST …/response`: the function's result.
     Response(Bytes),
     /// `POST …/error`: the function failed.
@@ -27,34 +29,33 @@ pub(crate) struct Invocation {
     pub(crate) body: Vec<u8>,
     pub(crate) deadline_ms: u64,
     pub(crate) function_arn: String,
-    pub(crate) answer: oneshot::Sender<Answer>,
+    pub(crate) answer: oneshot::Sender<FunctionAnswer>,
 }
 
+/// What the runner learns from the function's requests.
 #[derive(Default)]
 pub(crate) struct Observed {
+    /// When the function (its current process) first asked for an event.
     pub(crate) first_poll: Option<Instant>,
+    /// What it reported to `/runtime/init/error`.
     pub(crate) init_error: Option<String>,
 }
 
 struct ApiState {
     next: tokio::sync::Mutex<mpsc::Receiver<Invocation>>,
-    pending: Mutex<HashMap<String, oneshot::Sender<Answer>>>,
+    pending: Mutex<HashMap<String, oneshot::Sender<FunctionAnswer>>>,
     observed: Arc<Mutex<Observed>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 async fn next(State(state): State<Arc<ApiState>>) -> Response {
     {
-        let mut seen = lock(&state.observed);
+        let mut seen = state.observed.lock();
         seen.first_poll.get_or_insert_with(Instant::now);
     }
     let Some(inv) = state.next.lock().await.recv().await else {
         return (StatusCode::GONE, "the runner is stopping").into_response();
     };
-    lock(&state.pending).insert(inv.id.clone(), inv.answer);
+    state.pending.lock().insert(inv.id.clone(), inv.answer);
     let mut headers = HeaderMap::new();
     let mut set = |name: &'static str, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {
@@ -76,8 +77,8 @@ async fn next(State(state): State<Arc<ApiState>>) -> Response {
     (StatusCode::OK, headers, inv.body).into_response()
 }
 
-async fn answer(state: &ApiState, id: &str, answer: Answer) -> StatusCode {
-    match lock(&state.pending).remove(id) {
+async fn answer(state: &ApiState, id: &str, answer: FunctionAnswer) -> StatusCode {
+    match state.pending.lock().remove(id) {
         Some(tx) => {
             let _ = tx.send(answer);
             StatusCode::ACCEPTED
@@ -91,7 +92,7 @@ async fn response(
     Path(id): Path<String>,
     body: Bytes,
 ) -> StatusCode {
-    answer(&state, &id, Answer::Response(body)).await
+    answer(&state, &id, FunctionAnswer::Response(body)).await
 }
 
 async fn error(
@@ -99,39 +100,54 @@ async fn error(
     Path(id): Path<String>,
     body: Bytes,
 ) -> StatusCode {
-    answer(&state, &id, Answer::Error(body)).await
+    answer(&state, &id, FunctionAnswer::Error(body)).await
 }
 
 async fn init_error(State(state): State<Arc<ApiState>>, body: Bytes) -> StatusCode {
-    lock(&state.observed).init_error = Some(String::from_utf8_lossy(&body).into_owned());
+    state.observed.lock().init_error = Some(String::from_utf8_lossy(&body).into_owned());
     StatusCode::ACCEPTED
 }
 
-/// Serves the Runtime API on a free loopback port; returns its address.
-pub(crate) async fn serve(
-    invocations: mpsc::Receiver<Invocation>,
-    observed: Arc<Mutex<Observed>>,
-) -> std::io::Result<SocketAddr> {
-    let state = Arc::new(ApiState {
-        next: tokio::sync::Mutex::new(invocations),
-        pending: Mutex::default(),
-        observed,
-    });
-    let app = axum::Router::new()
-        .route("/2018-06-01/runtime/invocation/next", get(next))
-        .route(
-            "/2018-06-01/runtime/invocation/{id}/response",
-            post(response),
-        )
-        .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
-        .route("/2018-06-01/runtime/init/error", post(init_error))
-        .with_state(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "runtime API server stopped");
-        }
-    });
-    Ok(addr)
+/// A Runtime API served on a free loopback port, for one process of the function: a
+/// restarted function gets a new one, so nothing of the old process (a request it left
+/// waiting for an event) can take the new process's events.
+pub(crate) struct RuntimeApiServer {
+    pub(crate) addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RuntimeApiServer {
+    pub(crate) async fn start(
+        invocations: mpsc::Receiver<Invocation>,
+        observed: Arc<Mutex<Observed>>,
+    ) -> std::io::Result<Self> {
+        let state = Arc::new(ApiState {
+            next: tokio::sync::Mutex::new(invocations),
+            pending: Mutex::default(),
+            observed,
+        });
+        let app = axum::Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(response),
+            )
+            .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+            .route("/2018-06-01/runtime/init/error", post(init_error))
+            .with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "runtime API server stopped");
+            }
+        });
+        Ok(RuntimeApiServer { addr, task })
+    }
+}
+
+impl Drop for RuntimeApiServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }

@@ -1,4 +1,5 @@
-//! SQS event JSON, in the shape the SQS event source mapping hands to a function.
+//! SQS event JSON, in the shape the SQS event source mapping hands to a function
+//! ("Using Lambda with Amazon SQS", <https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html>).
 
 use std::time::UNIX_EPOCH;
 
@@ -6,11 +7,8 @@ use courier_core::{Delivery, Result, Source};
 use serde_json::{json, Map, Value};
 
 /// The AWS name of the queue behind `source` (FIFO: `.fifo`).
-pub(crate) fn queue_name(source: &Source, fifo: bool) -> Result<String> {
-    Ok(courier_aws::names::queue_name(
-        &courier_aws::names::queue_base(source),
-        fifo,
-    ))
+pub(crate) fn queue_name(source: &Source, fifo: bool) -> String {
+    courier_aws::names::queue_name(&courier_aws::names::queue_base(source), fifo)
 }
 
 /// Whether a delivery came from a FIFO queue (it carries a group and a dedup id).

@@ -1,6 +1,0 @@
-//! The `payment` function: a `bootstrap` for the `provided.al2023` runtime.
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    courier_lambdas::functions::main("payment").await
-}
