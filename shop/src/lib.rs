@@ -157,6 +157,78 @@ impl Handler<OrderCreated> for Inventory {
     }
 }
 
+/// A command to the warehouse: hold `quantity` of `sku` (request-response).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReserveStock {
+    /// What to hold.
+    pub sku: String,
+    /// How many.
+    pub quantity: u32,
+}
+courier_core::event_type!(ReserveStock);
+
+/// The warehouse's answer to [`ReserveStock`]: event type `StockReserved` or `OutOfStock`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StockAnswer {
+    /// The SKU asked for.
+    pub sku: String,
+    /// Whether it was reserved.
+    pub reserved: bool,
+    /// What is left (0 for a SKU the warehouse does not carry).
+    pub left: u32,
+}
+
+/// The event type of a successful [`StockAnswer`].
+pub const STOCK_RESERVED: &str = "StockReserved";
+/// The event type of a refused [`StockAnswer`].
+pub const OUT_OF_STOCK: &str = "OutOfStock";
+
+/// The warehouse's desk for [`ReserveStock`] requests, on the same stock as [`Inventory`].
+pub struct StockDesk(pub Arc<Inventory>);
+
+impl Handler<ReserveStock> for StockDesk {
+    /// Answers with `StockReserved` or `OutOfStock`; an unknown SKU is a fault.
+    async fn handle(&self, event: Event<ReserveStock>, ctx: &Context) -> Result<(), HandlerError> {
+        let ask = event.data;
+        let answer = {
+            let mut stock = self.0.stock.lock();
+            stock.get_mut(&ask.sku).map(|left| {
+                let reserved = *left >= ask.quantity;
+                if reserved {
+                    *left -= ask.quantity;
+                }
+                StockAnswer {
+                    sku: ask.sku.clone(),
+                    reserved,
+                    left: *left,
+                }
+            })
+        };
+        let Some(answer) = answer else {
+            ctx.reply_fault(format!("unknown SKU {}", ask.sku))
+                .await
+                .map_err(HandlerError::retry)?;
+            return Ok(());
+        };
+        let ty = if answer.reserved {
+            STOCK_RESERVED
+        } else {
+            OUT_OF_STOCK
+        };
+        (self.0.log)(format!(
+            "[inventory]    {ty}: {} x {} ({} left), replying to {}",
+            ask.quantity,
+            ask.sku,
+            answer.left,
+            ctx.message().reply_to.as_deref().unwrap_or("-")
+        ));
+        ctx.reply(&Event::new("/shop/inventory", ty, answer))
+            .await
+            .map_err(HandlerError::retry)?;
+        Ok(())
+    }
+}
+
 /// Authorises payment; the gateway times out on the first attempt of some orders.
 pub struct Payment {
     /// Orders whose first authorisation attempt times out.

@@ -57,6 +57,11 @@ fn check_topology(topology: &Topology) -> Result<()> {
         .filter(|t| topology.topic(t).is_none())
         .map(|t| format!("topic '{t}'"))
         .chain(
+            std::iter::once(request::REQUESTS)
+                .filter(|q| !topology.queues.iter().any(|spec| spec.name == *q))
+                .map(|q| format!("queue '{q}'")),
+        )
+        .chain(
             SERVICES
                 .iter()
                 .filter(|s| {
@@ -224,6 +229,7 @@ pub(crate) async fn run(
         outcome.dead_letters =
             read_dead_letters(&*broker, &outcome.service, &ours, options.keep_dead_letters).await?;
     }
+    request::run(broker.clone(), log.clone()).await?;
     Ok(outcomes)
 }
 
@@ -274,6 +280,8 @@ async fn read_dead_letters(
     out.sort();
     Ok(out)
 }
+
+mod request;
 
 #[cfg(test)]
 mod tests;

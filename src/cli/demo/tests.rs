@@ -67,6 +67,18 @@ async fn the_fan_out_reaches_every_service_and_poison_lands_in_dead_letter_queue
         !lines.iter().any(|l| l.contains("customer-order-1001@")),
         "emails are masked"
     );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "request ReserveStock 2 x MUG-RED -> StockReserved (98 left)"),
+        "the warehouse answered the request: {lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains(
+            "request ReserveStock 1 x SHIRT-M -> no reply within 2s: the desk is closed (Error::Timeout)"
+        )),
+        "the unanswered request timed out: {lines:?}"
+    );
 }
 
 #[tokio::test]
@@ -82,7 +94,9 @@ async fn a_topology_without_the_demo_entities_is_refused_by_name() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("subscription 'orders/payment'") && err.contains("orders/notification"),
+        err.contains("subscription 'orders/payment'")
+            && err.contains("orders/notification")
+            && err.contains("queue 'inventory-requests'"),
         "{err}"
     );
 }
