@@ -96,6 +96,52 @@ fn condition(p: &str, c: &Condition) -> String {
     }
 }
 
+/// The type a condition compares an attribute with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compared {
+    Number,
+    Text,
+}
+
+fn literal_type(text: &str) -> Compared {
+    if is_plain_number(text) {
+        Compared::Number
+    } else {
+        Compared::Text
+    }
+}
+
+fn compared(c: &Condition) -> Vec<Compared> {
+    match c {
+        Condition::Equals(s) => vec![literal_type(s)],
+        Condition::EqualsNumber(_) | Condition::Numeric(_) => vec![Compared::Number],
+        Condition::Prefix(_) | Condition::AnythingButPrefix(_) => vec![Compared::Text],
+        Condition::AnythingBut(list) => list
+            .iter()
+            .map(|l| match l {
+                Literal::Str(s) => literal_type(s),
+                Literal::Num(_) => Compared::Number,
+            })
+            .collect(),
+        Condition::Exists(_) => Vec::new(),
+    }
+}
+
+/// Refuses a filter that compares one attribute with both numbers and strings: Service
+/// Bus never compares a number with a string (the filter fails to evaluate), so one of
+/// the two would fail for every message that has the attribute.
+pub fn check(filter: &Filter) -> Result<(), String> {
+    for (attr, conditions) in &filter.conditions {
+        let types: Vec<Compared> = conditions.iter().flat_map(compared).collect();
+        if types.contains(&Compared::Number) && types.contains(&Compared::Text) {
+            return Err(format!(
+                "the conditions on '{attr}' compare it with numbers and with strings; Service Bus compares values of one type (a value that is a number in plain form travels as a number), so keep each attribute's conditions to one type"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The SQL filter for a courier filter: keys AND-ed, a key's conditions OR-ed.
 pub fn to_sql(filter: &Filter) -> String {
     filter
@@ -151,5 +197,61 @@ mod tests {
             sql(serde_json::json!({"p": [{"prefix": r"50%\off_'"}]})),
             r"(p LIKE '50\%\\off\_''%' ESCAPE '\')"
         );
+    }
+
+    /// The translation, evaluated by the stand-in's evaluator (which follows "Subscription
+    /// Rule SQL Filter Syntax": typed comparisons, unknown for missing properties) on
+    /// properties typed as courier sends them, selects what courier's own matching selects
+    /// for values of the type the conditions compare with; a value of the other type
+    /// fails the filter (the subscription dead-letters it), never matches wrongly.
+    #[test]
+    fn sql_on_typed_properties_selects_what_courier_selects() {
+        use courier_azure_standin::sql::{PropertyValue as Typed, SqlFilter};
+        use std::collections::BTreeMap;
+
+        use crate::properties::PropertyValue;
+
+        let typed = |v: &str| match PropertyValue::of(v) {
+            PropertyValue::Integer(n) => Typed::Int(n),
+            PropertyValue::Decimal(d) => Typed::Double(d.parse().unwrap()),
+            PropertyValue::Text(s) => Typed::String(s),
+        };
+        let policies = [
+            serde_json::json!({"k": [{"numeric": [">=", 100, "<", 1000]}, 5]}),
+            serde_json::json!({"k": ["42", 1.5]}),
+            serde_json::json!({"k": ["007", "x"]}),
+            serde_json::json!({"k": [{"anything-but": {"prefix": "test_"}}]}),
+            serde_json::json!({"k": [{"prefix": "50%"}]}),
+            serde_json::json!({"k": [{"anything-but": [3, 4.5]}]}),
+            serde_json::json!({"k": [{"anything-but": ["/test", "/qa's"]}]}),
+            serde_json::json!({"k": [{"exists": true}]}),
+            serde_json::json!({"k": [{"exists": false}]}),
+        ];
+        let values = [
+            "150", "5", "1000", "99.5", "42", "1.5", "3", "4.5", "-0.25", "007", "x", "tests-eu",
+            "test_1", "50%off", "500", "/test", "/qa's", "1.50",
+        ];
+        for policy in policies {
+            let filter =
+                Filter::from_policy(&serde_json::from_value(policy.clone()).unwrap()).unwrap();
+            check(&filter).unwrap();
+            let sql = SqlFilter::parse(&to_sql(&filter)).unwrap();
+            let types: Vec<Compared> = filter.conditions["k"].iter().flat_map(compared).collect();
+            for value in values {
+                let evaluated = sql.evaluate_properties(&[("k", typed(value))]);
+                let courier = filter.matches(&BTreeMap::from([("k".to_owned(), value.to_owned())]));
+                if types.iter().all(|t| *t == literal_type(value)) {
+                    assert_eq!(evaluated, Ok(Some(courier)), "{policy} on {value:?}");
+                } else {
+                    assert!(evaluated.is_err(), "{policy} on {value:?}: {evaluated:?}");
+                }
+            }
+            let absent = sql.evaluate_properties(&[]);
+            let courier = filter.matches(&BTreeMap::new());
+            assert_eq!(absent.map(|v| v == Some(true)), Ok(courier), "{policy} without k");
+        }
+        let mixed = serde_json::json!({"code": ["42", "007"]});
+        let e = check(&Filter::from_policy(&serde_json::from_value(mixed).unwrap()).unwrap());
+        assert!(e.unwrap_err().contains("'code'"));
     }
 }

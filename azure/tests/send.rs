@@ -164,14 +164,15 @@ async fn throttling_is_transient_and_says_when_to_retry() {
 /// Issue 11, defect 1: values that are numbers travel as numbers ("Message Headers and
 /// Properties": an unquoted integer is an Int64, a floating-point number a Double), so a
 /// numeric filter ("Subscription Rule SQL Filter Syntax") compares numbers and matches,
-/// instead of failing on a string and dead-lettering.
+/// instead of failing on a string and dead-lettering; a string that looks like a number
+/// but is not one in plain form (`007`) stays a string.
 #[tokio::test]
 async fn numeric_filters_match_numbers() {
     let b = backend().await;
     let topic = b
         .filtered_subscription(
             "num",
-            serde_json::json!({"amount": [{"numeric": [">=", 100]}], "code": ["007", 42]}),
+            serde_json::json!({"amount": [{"numeric": [">=", 100]}], "code": ["007", "x"]}),
         )
         .await;
     let send = |amount: &str, code: &str| {
@@ -184,7 +185,7 @@ async fn numeric_filters_match_numbers() {
         .unwrap();
     b.publish_batch(
         &Destination::topic(&topic),
-        vec![send("99.5", "42"), send("100.25", "42"), send("150", "7")],
+        vec![send("99.5", "x"), send("100.25", "x"), send("150", "y")],
     )
     .await
     .unwrap();
@@ -195,7 +196,7 @@ async fn numeric_filters_match_numbers() {
         d.ack().await.unwrap();
     }
     bodies.sort();
-    assert_eq!(bodies, ["100.25/42", "150/007"]);
+    assert_eq!(bodies, ["100.25/x", "150/007"]);
     assert!(
         b.receive_one(&sub.dead_letter(), Duration::from_secs(1))
             .await
@@ -203,6 +204,61 @@ async fn numeric_filters_match_numbers() {
             .is_none(),
         "nothing failed the filter"
     );
+}
+
+/// A filter that compares one attribute with numbers and with strings cannot work on
+/// Service Bus (a number never equals a string; the filter fails): refused, named.
+#[tokio::test]
+async fn a_filter_mixing_numbers_and_strings_on_one_attribute_is_refused() {
+    let b = backend().await;
+    let topic = courier_core::conformance::unique("mixed");
+    let mut sub = courier_core::topology::SubscriptionSpec::new(&topic, "s");
+    sub.filter = Some(serde_json::from_value(serde_json::json!({"code": ["007", 42]})).unwrap());
+    let err = courier_core::Broker::provision(
+        &*b,
+        &courier_core::Topology {
+            topics: vec![courier_core::topology::TopicSpec::new(&topic)],
+            subscriptions: vec![sub],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, Error::Unsupported { .. }) && err.to_string().contains("'code'"),
+        "{err}"
+    );
+}
+
+/// Issue 10, item 4: `_` and `%` in a prefix are literal characters, so `anything-but:
+/// {prefix: test_}` keeps `tests-eu` as memory and SNS do ("Subscription Rule SQL Filter
+/// Syntax": `LIKE … ESCAPE`).
+#[tokio::test]
+async fn prefixes_with_wildcard_characters_match_literally() {
+    let b = backend().await;
+    let topic = b
+        .filtered_subscription(
+            "like",
+            serde_json::json!({"env": [{"anything-but": {"prefix": "test_"}}], "tag": [{"prefix": "50%"}]}),
+        )
+        .await;
+    for (env, tag) in [("tests-eu", "50%off"), ("test_1", "50%off"), ("prod", "50x")] {
+        b.publish(
+            &Destination::topic(&topic),
+            Message::new(format!("{env}/{tag}"))
+                .with_attribute("env", env)
+                .with_attribute("tag", tag),
+        )
+        .await
+        .unwrap();
+    }
+    let sub = Source::subscription(&topic, "s");
+    let mut got = Vec::new();
+    while let Some(d) = b.receive_one(&sub, Duration::from_secs(3)).await.unwrap() {
+        got.push(String::from_utf8(d.message().body.clone()).unwrap());
+        d.ack().await.unwrap();
+    }
+    assert_eq!(got, ["tests-eu/50%off"]);
 }
 
 /// Issue 11, defect 2: the service reads a quoted header value as its content, as is, so
