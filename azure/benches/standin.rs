@@ -45,8 +45,16 @@ fn call(
     method: reqwest::Method,
     path: &str,
 ) -> reqwest::RequestBuilder {
-    let expiry = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 3600;
-    let resource = format!("{}/{}", conn.namespace_url(), path.split('?').next().unwrap());
+    let expiry = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    let resource = format!(
+        "{}/{}",
+        conn.namespace_url(),
+        path.split('?').next().unwrap()
+    );
     http.request(method, format!("{endpoint}/{path}")).header(
         "authorization",
         sas_token(&resource, expiry, &conn.key_name, &conn.key),
@@ -57,11 +65,17 @@ async fn naive(b: &AzureBroker, conn: &ConnectionString, endpoint: &str, n: usiz
     let q = fresh_queue(b, "naive").await;
     let http = reqwest::Client::new();
     for i in 0..n {
-        let res = call(&http, conn, endpoint, reqwest::Method::POST, &format!("{q}/messages"))
-            .body(message(i).body)
-            .send()
-            .await
-            .expect("send");
+        let res = call(
+            &http,
+            conn,
+            endpoint,
+            reqwest::Method::POST,
+            &format!("{q}/messages"),
+        )
+        .body(message(i).body)
+        .send()
+        .await
+        .expect("send");
         assert_eq!(res.status(), 201);
     }
     let mut got = 0;

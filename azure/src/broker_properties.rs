@@ -42,7 +42,9 @@ fn integer(map: &Map<String, Value>, key: &str) -> Option<i64> {
 }
 
 fn date(map: &Map<String, Value>, key: &str) -> Option<OffsetDateTime> {
-    map.get(key).and_then(Value::as_str).and_then(http_date::parse)
+    map.get(key)
+        .and_then(Value::as_str)
+        .and_then(http_date::parse)
 }
 
 impl ReceivedProperties {
@@ -102,10 +104,15 @@ mod tests {
         assert_eq!(p.label.as_deref(), Some("OrderCreated"));
         let (enqueued, locked) = (p.enqueued_at.unwrap(), p.locked_until.unwrap());
         assert_eq!((locked - enqueued).whole_seconds(), 60);
-        let odd = ReceivedProperties::parse(r#"{"SequenceNumber":"12","DeliveryCount":-1,"LockedUntilUtc":"soon"}"#);
+        let odd = ReceivedProperties::parse(
+            r#"{"SequenceNumber":"12","DeliveryCount":-1,"LockedUntilUtc":"soon"}"#,
+        );
         assert_eq!(odd.sequence_number, Some(12));
         assert_eq!((odd.delivery_count, odd.locked_until), (None, None));
-        assert_eq!(ReceivedProperties::parse("not json"), ReceivedProperties::default());
+        assert_eq!(
+            ReceivedProperties::parse("not json"),
+            ReceivedProperties::default()
+        );
     }
 
     #[test]

@@ -90,7 +90,11 @@ fn detail_of(body: &[u8]) -> String {
 
 /// `Retry-After` as seconds or an HTTP date (RFC 9110 §10.2.3).
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
@@ -201,7 +205,10 @@ mod tests {
         // missing entity.
         assert!(matches!(error(Settle, 404, &[]), Error::LockLost { .. }));
         assert!(matches!(error(Settle, 410, &[]), Error::NotFound { .. }));
-        assert!(matches!(error(Receive, 403, &[]), Error::Unauthorized { .. }));
+        assert!(matches!(
+            error(Receive, 403, &[]),
+            Error::Unauthorized { .. }
+        ));
         assert!(matches!(error(Manage, 409, &[]), Error::Conflict { .. }));
         let e = error(Receive, 500, &[]);
         assert!(e.is_transient() && e.retry_after().is_none());
@@ -211,7 +218,8 @@ mod tests {
     fn throttling_says_when_to_come_back() {
         let e = error(Operation::Send, 429, &[("retry-after", "12")]);
         assert_eq!(e.retry_after(), Some(Duration::from_secs(12)));
-        let later = http_date::format(time::OffsetDateTime::now_utc() + time::Duration::seconds(90));
+        let later =
+            http_date::format(time::OffsetDateTime::now_utc() + time::Duration::seconds(90));
         let e = error(Operation::Receive, 503, &[("retry-after", &later)]);
         let after = e.retry_after().expect("an HTTP-date Retry-After");
         assert!(after > Duration::from_secs(80) && after <= Duration::from_secs(90));

@@ -37,9 +37,7 @@ pub(crate) fn is_plain_number(text: &str) -> bool {
     let whole_ok = all_digits(whole) && (whole == "0" || !whole.starts_with('0'));
     match fraction {
         None => whole_ok && whole.len() <= 18 && text != "-0",
-        Some(f) => {
-            whole_ok && all_digits(f) && !f.ends_with('0') && whole.len() + f.len() <= 15
-        }
+        Some(f) => whole_ok && all_digits(f) && !f.ends_with('0') && whole.len() + f.len() <= 15,
     }
 }
 
@@ -102,10 +100,7 @@ pub(crate) fn read_header(raw: &[u8]) -> String {
         Err(_) => raw.iter().map(|&b| char::from(b)).collect(),
     };
     let trimmed = text.trim_matches([' ', '\t']);
-    match trimmed
-        .strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
-    {
+    match trimmed.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
         Some(inner) if trimmed.len() >= 2 => inner.to_owned(),
         _ => trimmed.to_owned(),
     }
@@ -117,12 +112,36 @@ mod tests {
 
     #[test]
     fn plain_numbers_are_numbers_and_everything_else_text() {
-        for n in ["0", "42", "-7", "123456789012345678", "299.98", "-0.5", "0.001"] {
+        for n in [
+            "0",
+            "42",
+            "-7",
+            "123456789012345678",
+            "299.98",
+            "-0.5",
+            "0.001",
+        ] {
             assert!(is_plain_number(n), "{n}");
         }
         for s in [
-            "", "-", "-0", "007", "+5", "1e3", "1.50", "1.", ".5", "0x10", "NaN", "inf",
-            "1234567890123456789", "1234567890.123456", " 5", "5 ", "1,5", "--1",
+            "",
+            "-",
+            "-0",
+            "007",
+            "+5",
+            "1e3",
+            "1.50",
+            "1.",
+            ".5",
+            "0x10",
+            "NaN",
+            "inf",
+            "1234567890123456789",
+            "1234567890.123456",
+            " 5",
+            "5 ",
+            "1,5",
+            "--1",
         ] {
             assert!(!is_plain_number(s), "{s:?}");
         }
@@ -139,8 +158,14 @@ mod tests {
         // "Message Headers and Properties": quoted → string, content as is; unquoted
         // integers → Int64, floating-point → Double.
         assert_eq!(PropertyValue::of("150").header().as_deref(), Some("150"));
-        assert_eq!(PropertyValue::of("299.98").header().as_deref(), Some("299.98"));
-        assert_eq!(PropertyValue::of("High").header().as_deref(), Some("\"High\""));
+        assert_eq!(
+            PropertyValue::of("299.98").header().as_deref(),
+            Some("299.98")
+        );
+        assert_eq!(
+            PropertyValue::of("High").header().as_deref(),
+            Some("\"High\"")
+        );
         let tricky = r#"say "hi" \o/"#;
         assert_eq!(
             PropertyValue::of(tricky).header().as_deref(),
@@ -149,7 +174,11 @@ mod tests {
         );
         assert_eq!(read_header(br#""say "hi" \o/""#), tricky);
         assert_eq!(PropertyValue::of("Zürich").header(), None, "not ASCII");
-        assert_eq!(PropertyValue::of("a\nb").header(), None, "a control character");
+        assert_eq!(
+            PropertyValue::of("a\nb").header(),
+            None,
+            "a control character"
+        );
         assert_eq!(read_header(b"42"), "42");
         assert_eq!(read_header(b" \"\" "), "");
         assert_eq!(read_header("\"Zürich\"".as_bytes()), "Zürich");
@@ -159,7 +188,13 @@ mod tests {
     #[test]
     fn batches_carry_json_values_of_the_same_types() {
         assert_eq!(PropertyValue::of("150").json(), serde_json::json!(150));
-        assert_eq!(PropertyValue::of("299.98").json(), serde_json::json!(299.98));
-        assert_eq!(PropertyValue::of("Zürich").json(), serde_json::json!("Zürich"));
+        assert_eq!(
+            PropertyValue::of("299.98").json(),
+            serde_json::json!(299.98)
+        );
+        assert_eq!(
+            PropertyValue::of("Zürich").json(),
+            serde_json::json!("Zürich")
+        );
     }
 }

@@ -206,10 +206,16 @@ mod tests {
         );
         let h = headers(&[("date", "Sun, 06 Nov 1994 08:49:37 GMT")]);
         assert_eq!(lock_duration(&h, &broker), Some(Duration::from_secs(29)));
-        assert_eq!(lock_path(&h, "q", &broker).as_deref(), Some("q/messages/5000000000/t"));
+        assert_eq!(
+            lock_path(&h, "q", &broker).as_deref(),
+            Some("q/messages/5000000000/t")
+        );
         let h = headers(&[
             ("date", "Sun, 06 Nov 1994 08:49:37 GMT"),
-            ("location", "https://ns.servicebus.windows.net/t/subscriptions/s/messages/7/abc"),
+            (
+                "location",
+                "https://ns.servicebus.windows.net/t/subscriptions/s/messages/7/abc",
+            ),
         ]);
         assert_eq!(
             lock_path(&h, "q", &broker).as_deref(),

@@ -103,12 +103,10 @@ impl RestClient {
         } else {
             format!("{}/{path}?{query}", self.base)
         };
-        self.http
-            .request(method, url)
-            .header(
-                reqwest::header::AUTHORIZATION,
-                fresh_token(&resource, &self.connection),
-            )
+        self.http.request(method, url).header(
+            reqwest::header::AUTHORIZATION,
+            fresh_token(&resource, &self.connection),
+        )
     }
 
     /// Sends `request` within `timeout`; an answer that is not a success is the typed

@@ -100,6 +100,31 @@ async fn send_chunk(
     rest.send(request, call, REQUEST_TIMEOUT).await.map(drop)
 }
 
+/// What became of one chunk of a batch: its entries (index, message id) and the call's
+/// result.
+struct ChunkOutcome {
+    entries: Vec<(usize, String)>,
+    sent: Result<()>,
+}
+
+/// Sends the chunks, a few calls at a time.
+async fn send_chunks(
+    rest: &RestClient,
+    entity: &str,
+    target: &str,
+    chunks: Vec<Vec<(usize, ServiceBusMessage)>>,
+) -> Vec<ChunkOutcome> {
+    stream::iter(chunks)
+        .map(|chunk| async move {
+            let sent = send_chunk(rest, entity, target, &chunk).await;
+            let entries = chunk.into_iter().map(|(i, m)| (i, m.message_id)).collect();
+            ChunkOutcome { entries, sent }
+        })
+        .buffer_unordered(BATCH_CONCURRENCY)
+        .collect()
+        .await
+}
+
 pub(crate) async fn batch(
     rest: &Arc<RestClient>,
     destination: &Destination,
@@ -117,23 +142,13 @@ pub(crate) async fn batch(
     let chunks = split(ready, BATCH_MESSAGES, MAX_MESSAGE_SIZE, |m| {
         m.size() + BATCH_ENTRY_FRAMING
     });
-    let target = &target;
-    let answers: Vec<(Vec<(usize, String)>, Result<()>)> = stream::iter(chunks)
-        .map(|chunk| async move {
-            let sent = send_chunk(rest, entity, target, &chunk).await;
-            let ids = chunk.into_iter().map(|(i, m)| (i, m.message_id)).collect();
-            (ids, sent)
-        })
-        .buffer_unordered(BATCH_CONCURRENCY)
-        .collect()
-        .await;
     let mut sent_any = false;
     let mut missing = None;
-    for (ids, result) in answers {
-        match result {
+    for outcome in send_chunks(rest, entity, &target, chunks).await {
+        match outcome.sent {
             Ok(()) => {
                 sent_any = true;
-                for (i, id) in ids {
+                for (i, id) in outcome.entries {
                     slots.fill(i, Ok(id));
                 }
             }
@@ -145,7 +160,7 @@ pub(crate) async fn batch(
                         source: Some(Box::new(Error::Shared(shared.clone()))),
                     });
                 }
-                let indexes: Vec<usize> = ids.into_iter().map(|(i, _)| i).collect();
+                let indexes: Vec<usize> = outcome.entries.iter().map(|(i, _)| *i).collect();
                 slots.fail_all(&indexes, Error::Shared(shared));
             }
         }
@@ -153,6 +168,6 @@ pub(crate) async fn batch(
     // The entity does not exist and nothing was sent: the whole call fails, typed.
     match missing {
         Some(not_found) if !sent_any => Err(not_found),
-        _ => Ok(slots.into_results(target)),
+        _ => Ok(slots.into_results(&target)),
     }
 }

@@ -181,7 +181,9 @@ mod tests {
         // A plain number travels as an Int64/Double ("Message Headers and Properties"),
         // and Service Bus never equates a string with a number: the literal must be one.
         assert_eq!(
-            sql(serde_json::json!({"code": ["42", "007", 1.5], "n": [{"anything-but": ["3", 4, "x"]}]})),
+            sql(
+                serde_json::json!({"code": ["42", "007", 1.5], "n": [{"anything-but": ["3", 4, "x"]}]})
+            ),
             "(code = 42 OR code = '007' OR code = 1.5) AND (n NOT IN (3, 4, 'x'))"
         );
     }
@@ -248,7 +250,11 @@ mod tests {
             }
             let absent = sql.evaluate_properties(&[]);
             let courier = filter.matches(&BTreeMap::new());
-            assert_eq!(absent.map(|v| v == Some(true)), Ok(courier), "{policy} without k");
+            assert_eq!(
+                absent.map(|v| v == Some(true)),
+                Ok(courier),
+                "{policy} without k"
+            );
         }
         let mixed = serde_json::json!({"code": ["42", "007"]});
         let e = check(&Filter::from_policy(&serde_json::from_value(mixed).unwrap()).unwrap());

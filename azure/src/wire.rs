@@ -136,7 +136,10 @@ impl ServiceBusMessage {
                 message: "cannot pack message metadata".into(),
                 source: Some(Box::new(e)),
             })?;
-            properties.push((PACK_PROPERTY.to_owned(), PropertyValue::Text(ascii_json(&packed))));
+            properties.push((
+                PACK_PROPERTY.to_owned(),
+                PropertyValue::Text(ascii_json(&packed)),
+            ));
         }
         let out = ServiceBusMessage {
             body,

@@ -46,6 +46,38 @@ async fn a_body_that_is_not_utf8_is_one_delivery_and_the_rest_are_kept() {
     }
 }
 
+/// Real namespaces hand out 64-bit sequence numbers (`SequenceNumber`,
+/// `EnqueuedSequenceNumber` are longs in "Message Headers and Properties"): numbers beyond
+/// 2^31 must not fail a peek-lock and leave the message locked (issue 11, defect 8).
+#[tokio::test]
+async fn sequence_numbers_beyond_32_bits() {
+    let b = match std::env::var("COURIER_TEST_AZURE_CONNECTION_STRING") {
+        Ok(_) => backend().await,
+        Err(_) => {
+            let options =
+                courier_azure_standin::Options::default().first_sequence_number(5_000_000_000);
+            let standin =
+                courier_azure_standin::StandIn::start_with("127.0.0.1:0".parse().unwrap(), options)
+                    .await
+                    .unwrap();
+            support::Backend::of(standin)
+        }
+    };
+    let q = b.queue("seq").await;
+    b.publish(&Destination::queue(&q), Message::new("x"))
+        .await
+        .unwrap();
+    let d = b
+        .receive_one(&Source::queue(&q), Duration::from_secs(5))
+        .await
+        .expect("a 64-bit sequence number is read")
+        .expect("the message");
+    if b.standin.is_some() {
+        assert!(d.info().broker_message_id.parse::<i64>().unwrap() >= 5_000_000_000);
+    }
+    d.ack().await.expect("settled by its lock URI");
+}
+
 /// A wait too large for `Instant` must not panic (issue 10, item 11).
 #[tokio::test]
 async fn a_huge_wait_does_not_panic() {
@@ -81,7 +113,11 @@ async fn an_empty_queue_is_long_polled_not_spun() {
             .map(|(_, p)| p)
             .filter(|p| p.contains("/messages/head"))
             .collect();
-        assert!(polls.len() <= 2, "{wait:?}: {} polls: {polls:?}", polls.len());
+        assert!(
+            polls.len() <= 2,
+            "{wait:?}: {} polls: {polls:?}",
+            polls.len()
+        );
         assert!(
             polls.iter().all(|p| !p.contains("timeout=0")),
             "a wait of {wait:?} is not polled with timeout=0: {polls:?}"
@@ -175,7 +211,10 @@ async fn the_lock_deadline_follows_the_server_clock() {
             let shifted = shift(date, -120);
             headers.insert("date", shifted.parse().unwrap());
         }
-        if let Some(props) = headers.get("brokerproperties").and_then(|v| v.to_str().ok()) {
+        if let Some(props) = headers
+            .get("brokerproperties")
+            .and_then(|v| v.to_str().ok())
+        {
             let mut props: serde_json::Map<String, serde_json::Value> =
                 serde_json::from_str(props).unwrap();
             for key in ["LockedUntilUtc", "EnqueuedTimeUtc"] {

@@ -104,7 +104,10 @@ async fn single_and_batch_sends_make_the_same_message() {
     assert!(headers.contains_key("courier"), "{headers:?}");
     assert_eq!(headers["amount"], "150", "a number, unquoted: {headers:?}");
     assert_eq!(headers["price"], "299.98", "{headers:?}");
-    assert_eq!(headers["quote"], r#""say "hi" \o/""#, "quoted, content as is");
+    assert_eq!(
+        headers["quote"], r#""say "hi" \o/""#,
+        "quoted, content as is"
+    );
 }
 
 /// "Send Message": 403 is "Quota exceeded or message too large" — not an authorization
@@ -121,13 +124,19 @@ async fn a_403_on_send_is_quota_exceeded() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::QuotaExceeded { .. }), "{err:?}");
-    assert!(std::error::Error::source(&err).is_some(), "the HTTP answer is kept");
+    assert!(
+        std::error::Error::source(&err).is_some(),
+        "the HTTP answer is kept"
+    );
     let res = via
         .publish_batch(&Destination::queue(&q), vec![Message::new("y")])
         .await
         .unwrap();
     assert!(
-        matches!(res[0].as_ref().map_err(Error::inner), Err(Error::QuotaExceeded { .. })),
+        matches!(
+            res[0].as_ref().map_err(Error::inner),
+            Err(Error::QuotaExceeded { .. })
+        ),
         "{res:?}"
     );
 }
@@ -242,7 +251,11 @@ async fn prefixes_with_wildcard_characters_match_literally() {
             serde_json::json!({"env": [{"anything-but": {"prefix": "test_"}}], "tag": [{"prefix": "50%"}]}),
         )
         .await;
-    for (env, tag) in [("tests-eu", "50%off"), ("test_1", "50%off"), ("prod", "50x")] {
+    for (env, tag) in [
+        ("tests-eu", "50%off"),
+        ("test_1", "50%off"),
+        ("prod", "50x"),
+    ] {
         b.publish(
             &Destination::topic(&topic),
             Message::new(format!("{env}/{tag}"))
@@ -298,13 +311,13 @@ async fn values_match_filters_as_they_were_sent() {
 }
 
 fn config(endpoint: &str, allow: bool) -> AzureConfig {
-    let mut c = AzureConfig::default();
-    c.connection_string = Some(Secret::new(
-        "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=c2VjcmV0",
-    ));
-    c.endpoint = Some(endpoint.to_owned());
-    c.allow_insecure_endpoint = allow;
-    c
+    AzureConfig {
+        connection_string: Some(Secret::new(
+            "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=c2VjcmV0",
+        )),
+        endpoint: Some(endpoint.to_owned()),
+        allow_insecure_endpoint: allow,
+    }
 }
 
 /// Issue 10, item 13: a SAS token is a bearer credential; plain `http://` to another host

@@ -339,7 +339,12 @@ mod tests {
         assert!(c.azure.allow_insecure_endpoint);
         let mut c = Config::default();
         assert!(!c.azure.allow_insecure_endpoint, "off by default");
-        let var = |v: &str| [("COURIER_AZURE_ALLOW_INSECURE_ENDPOINT".to_owned(), v.to_owned())];
+        let var = |v: &str| {
+            [(
+                "COURIER_AZURE_ALLOW_INSECURE_ENDPOINT".to_owned(),
+                v.to_owned(),
+            )]
+        };
         c.apply_env(var("true")).unwrap();
         assert!(c.azure.allow_insecure_endpoint);
         c.apply_env(var("0")).unwrap();

@@ -35,7 +35,10 @@ pub(crate) fn parse_duration(s: &str) -> Option<f64> {
     let (days, time) = s.split_once('T').unwrap_or((s, ""));
     let mut secs = 0.0;
     for (part, units) in [
-        (days, [('D', 86_400.0), ('W', 604_800.0), ('Y', 31_536_000.0)]),
+        (
+            days,
+            [('D', 86_400.0), ('W', 604_800.0), ('Y', 31_536_000.0)],
+        ),
         (time, [('H', 3_600.0), ('M', 60.0), ('S', 1.0)]),
     ] {
         let mut number = String::new();
@@ -64,7 +67,10 @@ mod tests {
         assert_eq!(duration(30), "PT30S");
         assert_eq!(parse_duration("PT1M30S"), Some(90.0));
         assert_eq!(parse_duration("P1DT1S"), Some(86_401.0));
-        assert_eq!(parse_duration("P10675199DT2H48M5.4775807S").map(|s| s > 9.2e11), Some(true));
+        assert_eq!(
+            parse_duration("P10675199DT2H48M5.4775807S").map(|s| s > 9.2e11),
+            Some(true)
+        );
         assert_eq!(parse_duration("30S"), None);
         assert_eq!(parse_duration("PT30"), None);
         assert_eq!(escape("a<b & 'c'"), "a&lt;b &amp; &apos;c&apos;");

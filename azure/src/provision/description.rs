@@ -158,7 +158,10 @@ impl Description {
     /// Reads the description out of an Atom entry.
     pub(crate) fn parse(kind: DescriptionKind, entry: &str) -> Result<Self> {
         let bad = |why: String| Error::Backend {
-            message: format!("Service Bus answered a {} that courier cannot read: {why}", kind.element()),
+            message: format!(
+                "Service Bus answered a {} that courier cannot read: {why}",
+                kind.element()
+            ),
             source: None,
         };
         let doc = roxmltree::Document::parse(entry).map_err(|e| Error::Backend {
@@ -218,7 +221,12 @@ impl Description {
     /// after, in the order they came).
     pub(crate) fn to_entry(&self) -> String {
         let order = self.kind.order();
-        let rank = |e: &Element| order.iter().position(|n| *n == e.name).unwrap_or(order.len());
+        let rank = |e: &Element| {
+            order
+                .iter()
+                .position(|n| *n == e.name)
+                .unwrap_or(order.len())
+        };
         let mut children: Vec<&Element> = self.children.iter().collect();
         children.sort_by_key(|e| rank(e)); // stable: unknown elements keep their order
         let declarations: String = self

@@ -27,7 +27,10 @@ pub(crate) async fn get(rest: &RestClient, path: &str, target: &str) -> Result<O
         Err(e) => return Err(e),
     };
     let is_entry = roxmltree::Document::parse(&body)
-        .map(|doc| doc.root_element().has_tag_name((super::atom::ATOM_NS, "entry")))
+        .map(|doc| {
+            doc.root_element()
+                .has_tag_name((super::atom::ATOM_NS, "entry"))
+        })
         .unwrap_or(false);
     Ok(is_entry.then_some(body))
 }
@@ -47,7 +50,9 @@ pub(crate) async fn put(
     if update {
         request = request.header(reqwest::header::IF_MATCH, "*");
     }
-    rest.send(request, call(target), REQUEST_TIMEOUT).await.map(drop)
+    rest.send(request, call(target), REQUEST_TIMEOUT)
+        .await
+        .map(drop)
 }
 
 /// Deletes the entity at `path`; `false` when there was none.

@@ -80,7 +80,10 @@ fn subscription_settings(s: &SubscriptionSpec) -> Vec<(&'static str, Wanted)> {
     vec![
         ("LockDuration", lock_secs(s.visibility_timeout_secs)),
         ("DeadLetteringOnMessageExpiration", Wanted::Flag(true)),
-        ("DeadLetteringOnFilterEvaluationExceptions", Wanted::Flag(true)),
+        (
+            "DeadLetteringOnFilterEvaluationExceptions",
+            Wanted::Flag(true),
+        ),
         ("MaxDeliveryCount", Wanted::Count(s.max_receive_count)),
     ]
 }
@@ -164,12 +167,26 @@ pub(crate) async fn provision(rest: &RestClient, topology: &Topology) -> Result<
     }
     for q in &topology.queues {
         let settings = queue_settings(q);
-        ensure_entity(rest, &mut report, DescriptionKind::Queue, &q.name, &settings).await?;
+        ensure_entity(
+            rest,
+            &mut report,
+            DescriptionKind::Queue,
+            &q.name,
+            &settings,
+        )
+        .await?;
     }
     for s in &topology.subscriptions {
         let path = format!("{}/subscriptions/{}", s.topic, s.name);
         let settings = subscription_settings(s);
-        ensure_entity(rest, &mut report, DescriptionKind::Subscription, &path, &settings).await?;
+        ensure_entity(
+            rest,
+            &mut report,
+            DescriptionKind::Subscription,
+            &path,
+            &settings,
+        )
+        .await?;
         let wanted = s.parsed_filter().map(sql::to_sql);
         rule::ensure(rest, &mut report, &path, wanted.as_deref()).await?;
     }

@@ -166,7 +166,10 @@ mod tests {
         assert_eq!(
             plan(None, &state(Some("a = 1"), false)),
             [
-                Create { rule: DEFAULT_RULE, sql: MATCH_ALL.into() },
+                Create {
+                    rule: DEFAULT_RULE,
+                    sql: MATCH_ALL.into()
+                },
                 Delete { rule: COURIER_RULE }
             ]
         );
@@ -174,18 +177,27 @@ mod tests {
         assert_eq!(
             plan(Some("a = 1"), &state(None, true)),
             [
-                Create { rule: COURIER_RULE, sql: "a = 1".into() },
+                Create {
+                    rule: COURIER_RULE,
+                    sql: "a = 1".into()
+                },
                 Delete { rule: DEFAULT_RULE }
             ]
         );
         // Changed filter: replaced in place.
         assert_eq!(
             plan(Some("a = 2"), &state(Some("a = 1"), false)),
-            [Update { rule: COURIER_RULE, sql: "a = 2".into() }]
+            [Update {
+                rule: COURIER_RULE,
+                sql: "a = 2".into()
+            }]
         );
         assert_eq!(plan(Some("a = 1"), &state(Some("a = 1"), false)), []);
         assert_eq!(plan(None, &state(None, true)), []);
-        assert_eq!(action(&[], &state(Some("a = 1"), false)), Some(ProvisionAction::Unchanged));
+        assert_eq!(
+            action(&[], &state(Some("a = 1"), false)),
+            Some(ProvisionAction::Unchanged)
+        );
     }
 
     #[test]
@@ -193,6 +205,10 @@ mod tests {
         let entry = rule_entry(COURIER_RULE, "a = 'x' AND b < 3");
         assert_eq!(sql_of(&entry).as_deref(), Some("a = 'x' AND b < 3"));
         let correlation = entry.replace("SqlFilter", "CorrelationFilter");
-        assert_eq!(sql_of(&correlation), None, "another kind of filter is not ours");
+        assert_eq!(
+            sql_of(&correlation),
+            None,
+            "another kind of filter is not ours"
+        );
     }
 }

@@ -15,8 +15,14 @@ fn received_headers(out: &ServiceBusMessage) -> HeaderMap {
             HeaderValue::from_str(&v).unwrap(),
         );
     }
-    h.insert("date", HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"));
-    h.insert("location", HeaderValue::from_static("https://ns.servicebus.windows.net/q/messages/1/t"));
+    h.insert(
+        "date",
+        HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),
+    );
+    h.insert(
+        "location",
+        HeaderValue::from_static("https://ns.servicebus.windows.net/q/messages/1/t"),
+    );
     h
 }
 
@@ -58,7 +64,10 @@ fn attributes_are_typed_properties() {
     assert_eq!(headers["quote"], r#""a"b\c""#);
     let entry = out.batch_entry(now());
     assert_eq!(entry["UserProperties"]["amount"], serde_json::json!(150));
-    assert_eq!(entry["UserProperties"]["quote"], serde_json::json!(r#"a"b\c"#));
+    assert_eq!(
+        entry["UserProperties"]["quote"],
+        serde_json::json!(r#"a"b\c"#)
+    );
     assert_eq!(
         entry["UserProperties"][PACK_PROPERTY].as_str().unwrap(),
         headers[PACK_PROPERTY].trim_matches('"'),
@@ -88,8 +97,7 @@ fn dates_are_rfc1123_gmt() {
     let out = ServiceBusMessage::encode(&m).unwrap();
     let props = out.broker_properties(now());
     assert_eq!(
-        props["ScheduledEnqueueTimeUtc"],
-        "Sun, 06 Nov 1994 08:49:40 GMT",
+        props["ScheduledEnqueueTimeUtc"], "Sun, 06 Nov 1994 08:49:40 GMT",
         "whole seconds, never early"
     );
 }
@@ -103,12 +111,19 @@ fn the_service_reason_is_read_from_application_properties() {
         .unwrap();
     let out = ServiceBusMessage::encode(&m).unwrap();
     let mut headers = received_headers(&out);
-    headers.insert("deadletterreason", HeaderValue::from_static("\"MaxDeliveryCountExceeded\""));
+    headers.insert(
+        "deadletterreason",
+        HeaderValue::from_static("\"MaxDeliveryCountExceeded\""),
+    );
     headers.insert(
         "deadlettererrordescription",
         HeaderValue::from_static("\"Message could not be consumed after 5 delivery attempts.\""),
     );
-    let back = decode(out.body.into_bytes(), &headers, &ReceivedProperties::default());
+    let back = decode(
+        out.body.into_bytes(),
+        &headers,
+        &ReceivedProperties::default(),
+    );
     assert_eq!(
         back.attributes[attr::DEAD_LETTER_REASON],
         "MaxDeliveryCountExceeded: Message could not be consumed after 5 delivery attempts."
@@ -122,7 +137,10 @@ fn foreign_messages_keep_their_properties_and_bytes() {
     headers.insert("priority", HeaderValue::from_static("\"High\""));
     headers.insert("retries", HeaderValue::from_static("3"));
     headers.insert("content-type", HeaderValue::from_static("application/gzip"));
-    headers.insert("date", HeaderValue::from_static("Thu, 26 Nov 2026 10:00:00 GMT"));
+    headers.insert(
+        "date",
+        HeaderValue::from_static("Thu, 26 Nov 2026 10:00:00 GMT"),
+    );
     headers.insert("x-ms-request-id", HeaderValue::from_static("r"));
     let gzip = vec![0x1f, 0x8b, 0x08, 0xff];
     let m = decode(gzip.clone(), &headers, &ReceivedProperties::default());
@@ -140,14 +158,25 @@ fn foreign_messages_keep_their_properties_and_bytes() {
 #[test]
 fn limits_and_names_are_checked() {
     let e = ServiceBusMessage::encode(&Message::new(vec![b'x'; MAX_MESSAGE_SIZE])).unwrap_err();
-    assert!(matches!(e, Error::PayloadTooLarge { limit: MAX_MESSAGE_SIZE, .. }));
+    assert!(matches!(
+        e,
+        Error::PayloadTooLarge {
+            limit: MAX_MESSAGE_SIZE,
+            ..
+        }
+    ));
     for (m, expected) in [
         (Message::new("x").with_attribute("a b", "v"), "'a b'"),
         (
-            Message::new("x").with_attribute("Region", "a").with_attribute("region", "b"),
+            Message::new("x")
+                .with_attribute("Region", "a")
+                .with_attribute("region", "b"),
             "differ only in case",
         ),
-        (Message::new("x").with_attribute("courier", "v"), "packs its metadata"),
+        (
+            Message::new("x").with_attribute("courier", "v"),
+            "packs its metadata",
+        ),
     ] {
         let e = ServiceBusMessage::encode(&m).unwrap_err().to_string();
         assert!(e.contains(expected), "{e}");

@@ -39,7 +39,8 @@ impl Backend {
 
     /// A second broker whose requests go through `proxy` (which forwards to this backend).
     pub fn through(&self, proxy: &Proxy) -> AzureBroker {
-        AzureBroker::new(self.connection.clone(), Some(&proxy.endpoint())).expect("broker via proxy")
+        AzureBroker::new(self.connection.clone(), Some(&proxy.endpoint()))
+            .expect("broker via proxy")
     }
 
     /// Raw REST calls as another program would make them.
@@ -96,13 +97,20 @@ pub async fn backend() -> Backend {
     let standin = StandIn::start("127.0.0.1:0".parse().unwrap())
         .await
         .expect("the stand-in starts");
-    let connection =
-        ConnectionString::parse(standin.connection_string().expose()).expect("its string parses");
-    let endpoint = standin.endpoint();
-    Backend {
-        broker: AzureBroker::new(connection.clone(), Some(&endpoint)).expect("broker"),
-        connection,
-        endpoint: Some(endpoint),
-        standin: Some(standin),
+    Backend::of(standin)
+}
+
+impl Backend {
+    /// A backend on this stand-in.
+    pub fn of(standin: StandIn) -> Backend {
+        let connection = ConnectionString::parse(standin.connection_string().expose())
+            .expect("its string parses");
+        let endpoint = standin.endpoint();
+        Backend {
+            broker: AzureBroker::new(connection.clone(), Some(&endpoint)).expect("broker"),
+            connection,
+            endpoint: Some(endpoint),
+            standin: Some(standin),
+        }
     }
 }

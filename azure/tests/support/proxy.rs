@@ -106,8 +106,10 @@ fn injected(state: &ProxyState, method: &Method, path: &str) -> Option<Response>
     let mut res = Response::new(Body::from("<Error><Code>injected</Code></Error>"));
     *res.status_mut() = StatusCode::from_u16(hit.status).unwrap();
     for (k, v) in &hit.headers {
-        res.headers_mut()
-            .insert(HeaderName::from_static(k), HeaderValue::from_str(v).unwrap());
+        res.headers_mut().insert(
+            HeaderName::from_static(k),
+            HeaderValue::from_str(v).unwrap(),
+        );
     }
     Some(res)
 }
@@ -127,7 +129,8 @@ async fn forward(
     if let Some(res) = injected(&state, &method, &path) {
         return res;
     }
-    let mut req = reqwest::Client::new().request(method.clone(), format!("{}/{path}", state.upstream));
+    let mut req =
+        reqwest::Client::new().request(method.clone(), format!("{}/{path}", state.upstream));
     for (k, v) in &headers {
         if k != "host" && k != "content-length" {
             req = req.header(k, v);

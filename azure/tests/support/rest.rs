@@ -43,9 +43,18 @@ impl Rest {
     }
 
     fn token(&self, path: &str) -> String {
-        let expiry = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 600;
+        let expiry = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 600;
         let resource = format!("{}/{path}", self.connection.namespace_url());
-        sas_token(&resource, expiry, &self.connection.key_name, &self.connection.key)
+        sas_token(
+            &resource,
+            expiry,
+            &self.connection.key_name,
+            &self.connection.key,
+        )
     }
 
     /// A request to `path` (no leading slash, query allowed), signed.
@@ -123,7 +132,10 @@ impl Rest {
     pub async fn put(&self, path: &str, entry: &str, update: bool) -> (u16, String) {
         let mut req = self
             .request(reqwest::Method::PUT, &format!("{path}?api-version=2017-04"))
-            .header("content-type", "application/atom+xml;type=entry;charset=utf-8")
+            .header(
+                "content-type",
+                "application/atom+xml;type=entry;charset=utf-8",
+            )
             .body(entry.to_owned());
         if update {
             req = req.header("if-match", "*");

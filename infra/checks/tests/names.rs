@@ -173,7 +173,10 @@ fn check(topology_path: &Path) -> BTreeMap<String, Value> {
                 Some(courier_azure::sql::to_sql(filter).as_str()),
                 "SQL filter of {key}"
             ),
-            None => assert!(out["sql_filters"].get(&key).is_none(), "{key} has no filter"),
+            None => assert!(
+                out["sql_filters"].get(&key).is_none(),
+                "{key} has no filter"
+            ),
         }
     }
 

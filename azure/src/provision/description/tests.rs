@@ -31,7 +31,11 @@ fn an_update_sends_the_whole_description_in_schema_order() {
     let expected: Vec<&str> = QUEUE
         .iter()
         .copied()
-        .filter(|n| *n == "DeadLetteringOnMessageExpiration" || GOT.contains(&format!("<{n}>")) || GOT.contains(&format!("<{n} ")))
+        .filter(|n| {
+            *n == "DeadLetteringOnMessageExpiration"
+                || GOT.contains(&format!("<{n}>"))
+                || GOT.contains(&format!("<{n} "))
+        })
         .collect();
     assert_eq!(names, expected, "every element, in schema order");
     let again = Description::parse(DescriptionKind::Queue, &sent).unwrap();
@@ -57,7 +61,10 @@ fn an_update_sends_the_whole_description_in_schema_order() {
         Some("SharedAccessAuthorizationRule"),
         "its i: prefix still resolves"
     );
-    assert!(sent.contains("<PrimaryKey>a&amp;b</PrimaryKey>"), "copied as written");
+    assert!(
+        sent.contains("<PrimaryKey>a&amp;b</PrimaryKey>"),
+        "copied as written"
+    );
 }
 
 #[test]
@@ -73,6 +80,9 @@ fn elements_out_of_order_or_unknown_are_put_in_order_and_kept() {
     );
     let fresh = Description::new(DescriptionKind::Queue);
     assert_eq!(element_names(&fresh.to_entry()), Vec::<String>::new());
-    let feed = format!(r#"<feed xmlns="{}"><title type="text">Publicly Listed Services</title></feed>"#, atom::ATOM_NS);
+    let feed = format!(
+        r#"<feed xmlns="{}"><title type="text">Publicly Listed Services</title></feed>"#,
+        atom::ATOM_NS
+    );
     assert!(Description::parse(DescriptionKind::Queue, &feed).is_err());
 }
