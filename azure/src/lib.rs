@@ -30,6 +30,7 @@ mod broker_properties;
 pub mod connection;
 mod error;
 mod http_date;
+mod operations;
 mod properties;
 mod provision;
 mod receive;
@@ -44,8 +45,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use courier_core::config::AzureConfig;
+use courier_core::request::ReplyQueue;
 use courier_core::{
-    Broker, Capabilities, Consumer, Delivery, Destination, Error, Message, ProvisionReport,
+    Broker, Capabilities, Consumer, Delivery, Depth, Destination, Error, Message, ProvisionReport,
     Publisher, Result, Source, Topology,
 };
 
@@ -137,5 +139,24 @@ impl Broker for AzureBroker {
 
     async fn provision(&self, topology: &Topology) -> Result<ProvisionReport> {
         provision::provision(&self.rest, topology).await
+    }
+
+    /// Service Bus counts locked messages as active: `visible` includes them and
+    /// `in_flight` is unknown.
+    async fn depth(&self, source: &Source) -> Result<Depth> {
+        operations::depth(&self.rest, source).await
+    }
+
+    /// Queues only: a subscription is reached only through its topic.
+    async fn resubmit(&self, source: &Source, message: Message) -> Result<String> {
+        operations::resubmit(&self.rest, source, message).await
+    }
+
+    async fn create_reply_queue(&self) -> Result<ReplyQueue> {
+        operations::create_reply_queue(&self.rest).await
+    }
+
+    async fn delete_reply_queue(&self, queue: &ReplyQueue) -> Result<()> {
+        operations::delete_reply_queue(&self.rest, queue).await
     }
 }

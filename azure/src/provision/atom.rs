@@ -3,6 +3,9 @@
 /// The namespace of Service Bus descriptions.
 pub(crate) const SERVICE_BUS_NS: &str =
     "http://schemas.microsoft.com/netservices/2010/10/servicebus/connect";
+/// The namespace of `CountDetails`' counts.
+pub(crate) const SERVICE_BUS_COUNTS_NS: &str =
+    "http://schemas.microsoft.com/netservices/2011/06/servicebus";
 /// The XML Schema instance namespace (`i:type`).
 pub(crate) const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
 /// The Atom namespace.

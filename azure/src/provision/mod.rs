@@ -3,9 +3,9 @@
 //! whole description sent back, see [`description`]) and reported, a missing one is
 //! created; a subscription's filter is its SQL rule ([`rule`]).
 
-mod atom;
+pub(crate) mod atom;
 mod description;
-mod management;
+pub(crate) mod management;
 mod rule;
 
 use courier_core::topology::{QueueSpec, SubscriptionSpec, Topology};
@@ -122,6 +122,16 @@ async fn ensure_entity(
     }
     report.push(entity, path, drift.action());
     Ok(())
+}
+
+/// Creates queue `name` with the default lock (30 s) that the service deletes after
+/// `idle_secs` without use (`AutoDeleteOnIdle`).
+pub(crate) async fn create_queue(rest: &RestClient, name: &str, idle_secs: u64) -> Result<()> {
+    let mut queue = Description::new(DescriptionKind::Queue);
+    queue.set("LockDuration", &atom::duration(30));
+    queue.set("AutoDeleteOnIdle", &atom::duration(idle_secs));
+    let target = format!("queue '{name}'");
+    management::put(rest, name, queue.to_entry(), false, &target).await
 }
 
 /// Refuses filters Service Bus cannot evaluate as courier means them.
