@@ -99,7 +99,8 @@ async fn peek_lock(
     if response.status() == StatusCode::NO_CONTENT {
         return Ok(None);
     }
-    let headers = response.headers().clone();
+    let mut response = response;
+    let headers = std::mem::take(response.headers_mut());
     let body = response
         .bytes()
         .await
