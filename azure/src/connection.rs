@@ -1,10 +1,9 @@
-//! Connection strings, SAS tokens, and the HTTP client that signs and routes every request.
+//! Connection strings and SAS tokens ("Service Bus access control with Shared Access
+//! Signatures": `SharedAccessSignature sr=…&sig=…&se=…&skn=…`).
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use async_trait::async_trait;
 use base64::Engine as _;
 use courier_core::{Error, Result, Secret};
 use hmac::{Hmac, Mac};
@@ -88,6 +87,16 @@ impl ConnectionString {
     }
 }
 
+/// A SAS token for `resource_uri`, valid for an hour from now.
+pub(crate) fn fresh_token(resource_uri: &str, connection: &ConnectionString) -> String {
+    let expiry = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+        + TOKEN_TTL.as_secs();
+    sas_token(resource_uri, expiry, &connection.key_name, &connection.key)
+}
+
 fn encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
@@ -109,95 +118,6 @@ pub fn sas_token(resource_uri: &str, expiry: u64, key_name: &str, key: &Secret) 
         encode(&sas_signature(resource_uri, expiry, key)),
         encode(key_name)
     )
-}
-
-/// Every request goes through here: the crate's and courier's own REST calls alike are
-/// signed with one SAS token computed as Service Bus documents (for the logical namespace
-/// URL), sent to `endpoint` instead of the namespace when one is set (a local stand-in),
-/// and bounded by a timeout (the crate sets none).
-pub(crate) struct SigningClient {
-    pub(crate) inner: Arc<dyn azure_core::HttpClient>,
-    pub(crate) connection: ConnectionString,
-    pub(crate) endpoint: Option<Url>,
-    pub(crate) timeout: Duration,
-}
-
-impl fmt::Debug for SigningClient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SigningClient")
-            .field("connection", &self.connection)
-            .field("endpoint", &self.endpoint)
-            .finish()
-    }
-}
-
-impl SigningClient {
-    /// The request, signed for its logical URL and pointed at the endpoint.
-    pub(crate) fn prepare(&self, request: &azure_core::Request) -> azure_core::Request {
-        let mut req = request.clone();
-        let logical = {
-            let u = req.url();
-            format!("{}{}", self.connection.namespace_url(), u.path())
-        };
-        let expiry = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs()
-            + TOKEN_TTL.as_secs();
-        let token = sas_token(
-            &logical,
-            expiry,
-            &self.connection.key_name,
-            &self.connection.key,
-        );
-        req.insert_header(azure_core::headers::AUTHORIZATION, token);
-        if let Some(endpoint) = &self.endpoint {
-            let url = req.url_mut();
-            let _ = url.set_scheme(endpoint.scheme());
-            let _ = url.set_host(endpoint.host_str());
-            let _ = url.set_port(endpoint.port_or_known_default());
-        }
-        req
-    }
-}
-
-/// An HTTP client for the `azure_messaging_servicebus` crate (or any `azure_core` user)
-/// that signs as Service Bus documents and sends to `endpoint` when given (a stand-in).
-pub fn routed_client(
-    connection: &ConnectionString,
-    endpoint: Option<&str>,
-    timeout: Duration,
-) -> Result<Arc<dyn azure_core::HttpClient>> {
-    let endpoint = endpoint
-        .map(|e| {
-            Url::parse(e).map_err(|err| {
-                Error::invalid_config(format!("Azure endpoint '{e}' is not a URL: {err}"))
-            })
-        })
-        .transpose()?;
-    Ok(Arc::new(SigningClient {
-        inner: azure_core::new_http_client(),
-        connection: connection.clone(),
-        endpoint,
-        timeout,
-    }))
-}
-
-#[async_trait]
-impl azure_core::HttpClient for SigningClient {
-    async fn execute_request(
-        &self,
-        request: &azure_core::Request,
-    ) -> azure_core::Result<azure_core::Response> {
-        let req = self.prepare(request);
-        match tokio::time::timeout(self.timeout, self.inner.execute_request(&req)).await {
-            Ok(r) => r,
-            Err(_) => Err(azure_core::Error::message(
-                azure_core::error::ErrorKind::Io,
-                format!("request to Service Bus timed out after {:?}", self.timeout),
-            )),
-        }
-    }
 }
 
 #[cfg(test)]

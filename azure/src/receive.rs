@@ -1,206 +1,237 @@
-//! Peek-lock receive through the crate, and settlement of Service Bus deliveries.
+//! Receiving: "Peek-Lock Message" (`POST {entity}/messages/head?timeout=N` → 201 with the
+//! message, or 204 when none arrived within N seconds), long-polled.
+//!
+//! The first call waits (whole seconds, rounded up, so a short wait never becomes a burst
+//! of `timeout=0` polls — each one a billed operation); once a message arrived, the next
+//! ones are taken without waiting. A call that fails after messages were locked returns
+//! those messages: dropping them would leave them locked for nobody.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use async_trait::async_trait;
-use azure_core::headers::Headers;
-use azure_messaging_servicebus::prelude::{QueueClient, TopicClient};
-use azure_messaging_servicebus::service_bus::PeekLockResponse;
-use courier_core::{Delivery, DeliveryInfo, Entity, Error, Message, Result, Settle, Source};
+use courier_core::duration::{deadline_after, whole_seconds_up};
+use courier_core::{display_chain, Delivery, DeliveryInfo, Entity, Result, Source};
+use reqwest::header::{HeaderMap, DATE, LOCATION};
+use reqwest::{Method, StatusCode};
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
-use crate::{client, wire, AzureBroker};
+use crate::broker_properties::ReceivedProperties;
+use crate::error::{self, Call, Operation};
+use crate::rest::{RestClient, REQUEST_TIMEOUT};
+use crate::settle::LockedMessage;
+use crate::{http_date, wire};
 
-/// Service Bus's longest long poll over REST (its documented maximum timeout is far
-/// longer, but a short one keeps shutdown quick; callers loop).
+/// Longest long poll asked of the service (callers loop; a short one keeps shutdown quick).
 const MAX_WAIT_SECS: u64 = 55;
 
-/// The headers of a response, by lower-case name.
-struct HeaderMap(BTreeMap<String, String>);
-
-impl From<Headers> for HeaderMap {
-    fn from(h: Headers) -> Self {
-        HeaderMap(
-            h.iter()
-                .map(|(k, v)| (k.as_str().to_ascii_lowercase(), v.as_str().to_owned()))
-                .collect(),
-        )
-    }
-}
-
-/// Entity path and subscription of a source (dead-letter queues are `…/$DeadLetterQueue`).
-fn path_of(source: &Source) -> (String, Option<String>) {
-    let dlq = if source.is_dead_letter() {
-        "/$DeadLetterQueue"
+/// The REST path of a source: `{queue}` or `{topic}/subscriptions/{name}`, with
+/// `/$DeadLetterQueue` for its dead-letter queue.
+pub(crate) fn entity_path(source: &Source) -> String {
+    let path = match source.entity() {
+        Entity::Queue(q) => q.clone(),
+        Entity::Subscription { topic, name } => format!("{topic}/subscriptions/{name}"),
+    };
+    if source.is_dead_letter() {
+        format!("{path}/$DeadLetterQueue")
     } else {
-        ""
-    };
-    match source.entity() {
-        Entity::Queue(q) => (format!("{q}{dlq}"), None),
-        Entity::Subscription { topic, name } => (topic.clone(), Some(format!("{name}{dlq}"))),
+        path
     }
-}
-
-async fn peek_lock(b: &AzureBroker, source: &Source, wait: Duration) -> Result<PeekLockResponse> {
-    let what = source.to_string();
-    let (entity, subscription) = path_of(source);
-    let (ns, name, key) = (
-        b.conn.namespace.clone(),
-        b.conn.key_name.clone(),
-        b.conn.key.expose().to_owned(),
-    );
-    let timeout = Some(Duration::from_secs(wait.as_secs().min(MAX_WAIT_SECS)));
-    let res = match subscription {
-        None => {
-            QueueClient::new(b.http.clone(), ns, entity, name, key)
-                .map_err(|e| client::core_error(e, &what))?
-                .peek_lock_message2(timeout)
-                .await
-        }
-        Some(sub) => {
-            let topic = TopicClient::new(b.http.clone(), ns, entity, name, key)
-                .map_err(|e| client::core_error(e, &what))?;
-            topic
-                .subscription_receiver(&sub)
-                .peek_lock_message2(timeout)
-                .await
-        }
-    };
-    res.map_err(|e| client::core_error(e, &what))
 }
 
 pub(crate) async fn receive(
-    b: &AzureBroker,
+    rest: &Arc<RestClient>,
     source: &Source,
     max: usize,
     wait: Duration,
 ) -> Result<Vec<Delivery>> {
-    let what = source.to_string();
-    let deadline = Instant::now() + wait;
+    let deadline = deadline_after(wait);
     let mut out = Vec::new();
     while out.len() < max.max(1) {
-        // Wait only for the first message; then take what is there.
-        let left = if out.is_empty() {
-            deadline.saturating_duration_since(Instant::now())
+        let waiting = out.is_empty();
+        let timeout = if waiting {
+            whole_seconds_up(deadline.saturating_duration_since(Instant::now())).min(MAX_WAIT_SECS)
         } else {
-            Duration::ZERO
+            0
         };
-        let res = peek_lock(b, source, left).await?;
-        // The crate returns every status as Ok: 201 is a message, 204 none.
-        match u16::from(*res.status()) {
-            201 | 200 => out.push(delivery(source, res)?),
-            204 if out.is_empty() && Instant::now() + Duration::from_millis(50) < deadline => {
-                // Timeouts are whole seconds: under one, poll gently instead of spinning.
-                if left < Duration::from_secs(1) {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                continue;
+        let polled_at = Instant::now();
+        match peek_lock(rest, source, timeout).await {
+            Ok(Some(delivery)) => out.push(delivery),
+            Ok(None) if waiting && timeout > 0 && Instant::now() < deadline => {
+                // An answer before the poll's time is up must not turn into a burst of polls.
+                let poll_end = polled_at + Duration::from_secs(timeout);
+                tokio::time::sleep_until(poll_end.min(deadline)).await;
             }
-            204 => break,
-            _ => return Err(client::status_error(*res.status(), &what, &res.body())),
+            Ok(None) => break,
+            Err(e) if out.is_empty() => return Err(e),
+            Err(e) => {
+                tracing::warn!(%source, error = %display_chain(&e), kept = out.len(), "receive failed after locking messages; returning those");
+                break;
+            }
+        }
+        if waiting && out.is_empty() && Instant::now() >= deadline {
+            break;
         }
     }
     Ok(out)
 }
 
-fn delivery(source: &Source, res: PeekLockResponse) -> Result<Delivery> {
-    let props = res.broker_properties().ok_or_else(|| Error::Backend {
-        message: format!("{source}: a locked message came without BrokerProperties"),
-        source: None,
-    })?;
-    let headers: HeaderMap = res
-        .custom_properties()
-        .unwrap_or(HeaderMap(BTreeMap::new()));
-    let mut message = wire::decode(res.body(), &headers.0);
-    message.message_id = Some(props.message_id.clone());
-    // The crate's BrokerProperties leaves out why a message was dead-lettered.
-    let raw = headers
-        .0
-        .get("brokerproperties")
-        .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok());
-    if let Some(reason) = raw
-        .as_ref()
-        .and_then(|r| r.get("DeadLetterReason"))
-        .and_then(|r| r.as_str())
-    {
-        let detail = raw
-            .as_ref()
-            .and_then(|r| r.get("DeadLetterErrorDescription"))
-            .and_then(|d| d.as_str());
-        let text = detail.map_or_else(|| reason.to_owned(), |d| format!("{reason}: {d}"));
-        message
-            .attributes
-            .insert(courier_core::event::attr::DEAD_LETTER_REASON.into(), text);
+/// One peek-lock waiting up to `timeout` seconds; `None` when no message came.
+async fn peek_lock(
+    rest: &Arc<RestClient>,
+    source: &Source,
+    timeout: u64,
+) -> Result<Option<Delivery>> {
+    let target = source.to_string();
+    let call = Call {
+        operation: Operation::Receive,
+        target: &target,
+    };
+    let path = entity_path(source);
+    let sent_at = Instant::now();
+    let request = rest.request(
+        Method::POST,
+        &format!("{path}/messages/head"),
+        &format!("timeout={timeout}"),
+    );
+    let limit = Duration::from_secs(timeout) + REQUEST_TIMEOUT;
+    let response = rest.send(request, call, limit).await?;
+    if response.status() == StatusCode::NO_CONTENT {
+        return Ok(None);
     }
-    let now = OffsetDateTime::now_utc();
-    let left = (props.locked_until_utc - now).max(time::Duration::ZERO);
+    let mut response = response;
+    let headers = std::mem::take(response.headers_mut());
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| error::from_transport(call, e, limit))?;
+    Ok(Some(locked(
+        rest,
+        source,
+        &path,
+        &headers,
+        body.to_vec(),
+        sent_at,
+    )))
+}
+
+/// How long the lock is held, by the server's own clock: `LockedUntilUtc` against the
+/// response's `Date` (both the service's), less a second for their whole-second
+/// resolution. Without a `Date`, the local clock is all there is.
+pub(crate) fn lock_duration(headers: &HeaderMap, broker: &ReceivedProperties) -> Option<Duration> {
+    let until = broker.locked_until?;
+    let server_now = headers
+        .get(DATE)
+        .and_then(|d| d.to_str().ok())
+        .and_then(http_date::parse)
+        .unwrap_or_else(OffsetDateTime::now_utc);
+    let left = until - server_now - time::Duration::SECOND;
+    Some(Duration::try_from(left).unwrap_or(Duration::ZERO))
+}
+
+/// The lock URI's path: from `Location` ("The URI is provided in the Location header of
+/// the peeked message"), else built from the sequence number and lock token.
+fn lock_path(headers: &HeaderMap, entity: &str, broker: &ReceivedProperties) -> Option<String> {
+    let from_location = headers
+        .get(LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .and_then(|l| url::Url::parse(l).ok())
+        .map(|u| u.path().trim_start_matches('/').to_owned())
+        .filter(|p| !p.is_empty());
+    from_location.or_else(|| {
+        let token = broker.lock_token.as_ref()?;
+        let id = broker
+            .sequence_number
+            .map(|n| n.to_string())
+            .or_else(|| broker.message_id.clone())?;
+        Some(format!("{entity}/messages/{id}/{token}"))
+    })
+}
+
+/// The delivery of a locked message. Never fails: a message courier cannot read is still
+/// delivered (its bytes, its properties) for the pipeline to judge.
+fn locked(
+    rest: &Arc<RestClient>,
+    source: &Source,
+    entity: &str,
+    headers: &HeaderMap,
+    body: Vec<u8>,
+    sent_at: Instant,
+) -> Delivery {
+    let broker = headers
+        .get("brokerproperties")
+        .and_then(|b| b.to_str().ok())
+        .map(ReceivedProperties::parse)
+        .unwrap_or_default();
+    let held_for = lock_duration(headers, &broker);
+    let message = wire::decode(body, headers, &broker);
     let info = DeliveryInfo {
         source: source.clone(),
-        broker_message_id: props.sequence_number.to_string(),
-        delivery_count: u32::try_from(props.delivery_count).unwrap_or(1).max(1),
-        enqueued_at: props.enqueued_time_utc.map(SystemTime::from),
-        locked_until: Some(Instant::now() + Duration::try_from(left).unwrap_or_default()),
+        broker_message_id: broker
+            .sequence_number
+            .map(|n| n.to_string())
+            .or_else(|| broker.message_id.clone())
+            .unwrap_or_default(),
+        delivery_count: broker.delivery_count.unwrap_or(1).max(1),
+        enqueued_at: broker.enqueued_at.map(SystemTime::from),
+        locked_until: held_for.map(|d| sent_at + d),
     };
-    Ok(Delivery::new(
-        message,
-        info,
-        Box::new(LockedMessage {
-            res,
-            what: source.to_string(),
-        }),
-    ))
+    let lock = LockedMessage::new(
+        rest.clone(),
+        lock_path(headers, entity, &broker),
+        source.to_string(),
+        held_for,
+    );
+    Delivery::new(message, info, Box::new(lock))
 }
 
-/// A peek-locked message: settled through its lock URI.
-struct LockedMessage {
-    res: PeekLockResponse,
-    what: String,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
 
-impl LockedMessage {
-    fn map(&self, e: azure_core::Error) -> Error {
-        match client::core_error(e, &self.what) {
-            // An unknown lock: it expired, or the message was settled elsewhere.
-            e @ Error::NotFound { .. } => Error::LockLost {
-                message: format!("{}: the lock is gone (expired or settled)", self.what),
-                source: Some(Box::new(e)),
-            },
-            other => other,
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
         }
-    }
-}
-
-#[async_trait]
-impl Settle for LockedMessage {
-    async fn ack(&self) -> Result<()> {
-        self.res
-            .delete_message()
-            .await
-            .map(drop)
-            .map_err(|e| self.map(e))
+        h
     }
 
-    async fn nack(&self, after: Duration) -> Result<()> {
-        if !after.is_zero() {
-            return Err(Error::unsupported(format!(
-                "nack after {after:?} on {}: Service Bus REST can only release a message at once (or let its lock expire)",
-                self.what
-            )));
-        }
-        self.res.unlock_message().await.map_err(|e| self.map(e))
+    #[test]
+    fn the_lock_is_measured_on_the_server_clock() {
+        // The server's clock is hours behind the local one: what counts is LockedUntilUtc
+        // against the same server's Date.
+        let broker = ReceivedProperties::parse(
+            r#"{"LockedUntilUtc":"Sun, 06 Nov 1994 08:50:07 GMT","SequenceNumber":5000000000,"LockToken":"t"}"#,
+        );
+        let h = headers(&[("date", "Sun, 06 Nov 1994 08:49:37 GMT")]);
+        assert_eq!(lock_duration(&h, &broker), Some(Duration::from_secs(29)));
+        assert_eq!(
+            lock_path(&h, "q", &broker).as_deref(),
+            Some("q/messages/5000000000/t")
+        );
+        let h = headers(&[
+            ("date", "Sun, 06 Nov 1994 08:49:37 GMT"),
+            (
+                "location",
+                "https://ns.servicebus.windows.net/t/subscriptions/s/messages/7/abc",
+            ),
+        ]);
+        assert_eq!(
+            lock_path(&h, "q", &broker).as_deref(),
+            Some("t/subscriptions/s/messages/7/abc"),
+            "the Location the service gave"
+        );
+        assert_eq!(lock_duration(&h, &ReceivedProperties::default()), None);
     }
 
-    async fn dead_letter(&self, _message: &Message, reason: &str) -> Result<()> {
-        Err(Error::unsupported(format!(
-            "dead-lettering on request ({reason}) on {}: Service Bus REST has no dead-letter operation; the message moves to $DeadLetterQueue after MaxDeliveryCount deliveries",
-            self.what
-        )))
-    }
-
-    async fn extend(&self, _by: Duration) -> Result<()> {
-        // Service Bus renews for the entity's lock duration, whatever `by` says.
-        self.res.renew_message_lock().await.map_err(|e| self.map(e))
+    #[test]
+    fn paths_of_sources() {
+        assert_eq!(entity_path(&Source::queue("q")), "q");
+        assert_eq!(
+            entity_path(&Source::subscription("t", "s").dead_letter()),
+            "t/subscriptions/s/$DeadLetterQueue"
+        );
     }
 }

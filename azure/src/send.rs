@@ -1,25 +1,32 @@
-//! Sending: one message through the crate, batches through REST (`POST …/messages` with a
-//! JSON array), which the crate lacks.
+//! Sending: "Send Message" (`POST {entity}/messages`, the body as is, properties as
+//! headers) and "Send Message Batch" (the same URI, `application/vnd.microsoft.servicebus.json`,
+//! a JSON array). A message whose properties a header cannot carry goes as a batch of one;
+//! both forms put the same message on the service (see [`crate::wire`]).
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
-use azure_core::Method;
-use azure_messaging_servicebus::prelude::QueueClient;
-use azure_messaging_servicebus::service_bus::{SendMessageOptions, SettableBrokerProperties};
+use courier_core::batch::{split, Slots};
 use courier_core::{Destination, Error, Message, Result};
 use futures_util::{stream, StreamExt};
-use serde_json::{json, Value};
+use reqwest::Method;
+use serde_json::Value;
 use time::OffsetDateTime;
 
-use crate::wire::{self, Outgoing};
-use crate::{client, AzureBroker, MAX_DELAY};
+use crate::error::{Call, Operation};
+use crate::rest::{RestClient, REQUEST_TIMEOUT};
+use crate::wire::{ServiceBusMessage, MAX_MESSAGE_SIZE};
+use crate::MAX_DELAY;
 
-/// Most messages in one batch call (Service Bus accepts 100 per batch under 256 KiB).
+/// Most messages in one batch call.
 const BATCH_MESSAGES: usize = 100;
 /// Batch calls in flight at once.
 const BATCH_CONCURRENCY: usize = 4;
+/// The JSON around one entry of a batch (keys, quotes, escapes of a plain body).
+const BATCH_ENTRY_FRAMING: usize = 200;
 
-fn entity(destination: &Destination) -> (&str, String) {
+const BATCH_CONTENT_TYPE: &str = "application/vnd.microsoft.servicebus.json";
+
+fn target(destination: &Destination) -> (&str, String) {
     match destination {
         Destination::Queue(n) => (n, format!("queue '{n}'")),
         Destination::Topic(n) => (n, format!("topic '{n}'")),
@@ -27,198 +34,140 @@ fn entity(destination: &Destination) -> (&str, String) {
 }
 
 /// Checks what Service Bus REST cannot do, then encodes.
-fn prepare(m: &Message, what: &str) -> Result<Outgoing> {
+fn prepare(m: &Message, target: &str) -> Result<ServiceBusMessage> {
     if m.dedup_id.is_some() {
         return Err(Error::unsupported(format!(
-            "dedup_id on {what}: courier's Service Bus backend has no FIFO destinations"
+            "dedup_id on {target}: courier's Service Bus backend has no FIFO destinations"
         )));
     }
     if let Some(d) = m.delay.filter(|d| *d > MAX_DELAY) {
         return Err(Error::unsupported(format!(
-            "a delay of {d:?} on {what}: at most {MAX_DELAY:?}"
+            "a delay of {d:?} on {target}: at most {MAX_DELAY:?}"
         )));
     }
-    let mut out = wire::encode(m)?;
-    out.message_id
-        .get_or_insert_with(|| uuid::Uuid::new_v4().to_string());
-    Ok(out)
+    ServiceBusMessage::encode(m)
 }
 
-/// When to enqueue a delayed message: whole seconds, rounded up (Service Bus's format).
-fn scheduled(out: &Outgoing) -> Option<OffsetDateTime> {
-    out.delay.map(|d| {
-        let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
-        OffsetDateTime::now_utc()
-            .replace_nanosecond(0)
-            .unwrap_or_else(|_| OffsetDateTime::now_utc())
-            + time::Duration::seconds(secs as i64 + 1)
-    })
-}
-
-pub(crate) async fn one(b: &AzureBroker, destination: &Destination, m: &Message) -> Result<String> {
-    let (name, what) = entity(destination);
-    let out = prepare(m, &what)?;
-    let client = QueueClient::new(
-        b.http.clone(),
-        b.conn.namespace.clone(),
-        name,
-        b.conn.key_name.clone(),
-        b.conn.key.expose().to_owned(),
-    )
-    .map_err(|e| client::core_error(e, &what))?;
-    let options = SendMessageOptions {
-        content_type: out.content_type.clone(),
-        broker_properties: Some(SettableBrokerProperties {
-            message_id: out.message_id.clone(),
-            correlation_id: out.correlation_id.clone(),
-            label: out.label.clone(),
-            reply_to: out.reply_to.clone(),
-            time_to_live: out.time_to_live,
-            scheduled_enqueue_time_utc: scheduled(&out),
-            ..SettableBrokerProperties::default()
-        }),
-        custom_properties: Some(
-            out.properties
-                .clone()
-                .into_iter()
-                .collect::<HashMap<_, _>>(),
-        ),
-    };
-    client
-        .send_message(&out.body, Some(options))
-        .await
-        .map_err(|e| client::core_error(e, &what))?;
-    Ok(out.message_id.unwrap_or_default())
-}
-
-fn batch_entry(out: &Outgoing) -> Value {
-    let mut props = serde_json::Map::new();
-    if let Some(v) = &out.message_id {
-        props.insert("MessageId".into(), json!(v));
-    }
-    if let Some(v) = &out.correlation_id {
-        props.insert("CorrelationId".into(), json!(v));
-    }
-    if let Some(v) = &out.label {
-        props.insert("Label".into(), json!(v));
-    }
-    if let Some(v) = &out.reply_to {
-        props.insert("ReplyTo".into(), json!(v));
-    }
-    if let Some(v) = out.time_to_live {
-        props.insert("TimeToLive".into(), json!(v.as_secs_f64()));
-    }
-    if let Some(t) = scheduled(out) {
-        props.insert(
-            "ScheduledEnqueueTimeUtc".into(),
-            json!(t
-                .format(&time::format_description::well_known::Rfc2822)
-                .unwrap_or_default()),
-        );
-    }
-    // In a batch, user properties are JSON values; the header form is a JSON text.
-    let user: serde_json::Map<String, Value> = out
-        .properties
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.clone(),
-                serde_json::from_str(v).unwrap_or_else(|_| json!(v)),
-            )
-        })
-        .collect();
-    json!({ "Body": out.body, "BrokerProperties": props, "UserProperties": user })
-}
-
-pub(crate) async fn batch(
-    b: &AzureBroker,
+pub(crate) async fn one(
+    rest: &Arc<RestClient>,
     destination: &Destination,
-    messages: Vec<Message>,
-) -> Result<Vec<Result<String>>> {
-    let (name, what) = entity(destination);
-    let mut slots: Vec<Option<Result<String>>> = (0..messages.len()).map(|_| None).collect();
-    let mut chunks: Vec<Vec<(usize, Outgoing)>> = Vec::new();
-    let mut size = 0;
-    for (i, m) in messages.iter().enumerate() {
-        match prepare(m, &what) {
-            Err(e) => slots[i] = Some(Err(e)),
-            Ok(out) => {
-                let s = out.size() + 200; // the JSON framing of one entry
-                match chunks.last_mut() {
-                    Some(last)
-                        if last.len() < BATCH_MESSAGES && size + s <= wire::MAX_MESSAGE_SIZE =>
-                    {
-                        size += s;
-                        last.push((i, out));
-                    }
-                    _ => {
-                        size = s;
-                        chunks.push(vec![(i, out)]);
-                    }
-                }
-            }
-        }
-    }
-    let what = &what;
-    let results: Vec<Vec<(usize, Result<String>)>> = stream::iter(chunks)
+    m: &Message,
+) -> Result<String> {
+    let (entity, target) = target(destination);
+    let out = prepare(m, &target)?;
+    let call = Call {
+        operation: Operation::Send,
+        target: &target,
+    };
+    let now = OffsetDateTime::now_utc();
+    let request = rest.request(Method::POST, &format!("{entity}/messages"), "");
+    let request = match out.headers(now) {
+        Some(headers) => headers
+            .into_iter()
+            .fold(request, |r, (k, v)| r.header(k, v))
+            .body(out.body.clone()),
+        None => batch_request(request, &[&out], now),
+    };
+    rest.send(request, call, REQUEST_TIMEOUT).await?;
+    Ok(out.message_id)
+}
+
+fn batch_request(
+    request: reqwest::RequestBuilder,
+    entries: &[&ServiceBusMessage],
+    now: OffsetDateTime,
+) -> reqwest::RequestBuilder {
+    let body = Value::Array(entries.iter().map(|m| m.batch_entry(now)).collect());
+    request
+        .header(reqwest::header::CONTENT_TYPE, BATCH_CONTENT_TYPE)
+        .body(body.to_string())
+}
+
+/// One "Send Message Batch" call for `chunk`.
+async fn send_chunk(
+    rest: &RestClient,
+    entity: &str,
+    target: &str,
+    chunk: &[(usize, ServiceBusMessage)],
+) -> Result<()> {
+    let call = Call {
+        operation: Operation::Send,
+        target,
+    };
+    let entries: Vec<&ServiceBusMessage> = chunk.iter().map(|(_, m)| m).collect();
+    let request = rest.request(Method::POST, &format!("{entity}/messages"), "");
+    let request = batch_request(request, &entries, OffsetDateTime::now_utc());
+    rest.send(request, call, REQUEST_TIMEOUT).await.map(drop)
+}
+
+/// What became of one chunk of a batch: its entries (index, message id) and the call's
+/// result.
+struct ChunkOutcome {
+    entries: Vec<(usize, String)>,
+    sent: Result<()>,
+}
+
+/// Sends the chunks, a few calls at a time.
+async fn send_chunks(
+    rest: &RestClient,
+    entity: &str,
+    target: &str,
+    chunks: Vec<Vec<(usize, ServiceBusMessage)>>,
+) -> Vec<ChunkOutcome> {
+    stream::iter(chunks)
         .map(|chunk| async move {
-            let body =
-                Value::Array(chunk.iter().map(|(_, o)| batch_entry(o)).collect()).to_string();
-            let headers = [(
-                "content-type",
-                "application/vnd.microsoft.servicebus.json".to_owned(),
-            )];
-            let sent = client::call(
-                &b.http,
-                &b.conn,
-                Method::Post,
-                &format!("{name}/messages"),
-                &headers,
-                Some(body),
-                what,
-            )
-            .await;
-            let failure = match sent {
-                Ok(a) if a.status.is_success() => None,
-                Ok(a) => Some(client::status_error(a.status, what, &a.body)),
-                Err(e) => Some(e),
-            };
-            let text = failure.as_ref().map(|e| (e.to_string(), e.is_transient()));
-            chunk
-                .into_iter()
-                .map(|(i, o)| match &text {
-                    None => (i, Ok(o.message_id.unwrap_or_default())),
-                    Some((t, true)) => (i, Err(Error::transient(t.clone()))),
-                    Some((t, false)) => (
-                        i,
-                        Err(Error::Backend {
-                            message: t.clone(),
-                            source: None,
-                        }),
-                    ),
-                })
-                .collect()
+            let sent = send_chunk(rest, entity, target, &chunk).await;
+            let entries = chunk.into_iter().map(|(i, m)| (i, m.message_id)).collect();
+            ChunkOutcome { entries, sent }
         })
         .buffer_unordered(BATCH_CONCURRENCY)
         .collect()
-        .await;
-    for (i, r) in results.into_iter().flatten() {
-        slots[i] = Some(r);
+        .await
+}
+
+pub(crate) async fn batch(
+    rest: &Arc<RestClient>,
+    destination: &Destination,
+    messages: Vec<Message>,
+) -> Result<Vec<Result<String>>> {
+    let (entity, target) = target(destination);
+    let mut slots = Slots::new(messages.len());
+    let mut ready = Vec::with_capacity(messages.len());
+    for (i, m) in messages.iter().enumerate() {
+        match prepare(m, &target) {
+            Ok(out) => ready.push((i, out)),
+            Err(e) => slots.fill(i, Err(e)),
+        }
     }
-    let out: Vec<Result<String>> = slots
-        .into_iter()
-        .map(|s| {
-            s.unwrap_or_else(|| {
-                Err(Error::Backend {
-                    message: "entry left out".into(),
-                    source: None,
-                })
-            })
-        })
-        .collect();
-    // A missing entity fails the whole call, as for the other backends.
-    if !out.is_empty() && out.iter().all(|r| matches!(r, Err(Error::Backend { message, .. }) if message.contains("HTTP 404") || message.contains("HTTP 410"))) {
-        return Err(Error::not_found(what.clone()));
+    let chunks = split(ready, BATCH_MESSAGES, MAX_MESSAGE_SIZE, |m| {
+        m.size() + BATCH_ENTRY_FRAMING
+    });
+    let mut sent_any = false;
+    let mut missing = None;
+    for outcome in send_chunks(rest, entity, &target, chunks).await {
+        match outcome.sent {
+            Ok(()) => {
+                sent_any = true;
+                for (i, id) in outcome.entries {
+                    slots.fill(i, Ok(id));
+                }
+            }
+            Err(e) => {
+                let shared = e.into_shared();
+                if shared.is_not_found() {
+                    missing = Some(Error::NotFound {
+                        what: target.clone(),
+                        source: Some(Box::new(Error::Shared(shared.clone()))),
+                    });
+                }
+                let indexes: Vec<usize> = outcome.entries.iter().map(|(i, _)| *i).collect();
+                slots.fail_all(&indexes, Error::Shared(shared));
+            }
+        }
     }
-    Ok(out)
+    // The entity does not exist and nothing was sent: the whole call fails, typed.
+    match missing {
+        Some(not_found) if !sent_any => Err(not_found),
+        _ => Ok(slots.into_results(&target)),
+    }
 }

@@ -1,17 +1,56 @@
-//! Service Bus SQL filters: courier [`Filter`]s translated to SQL (the same text Terraform's
-//! `modules/topology` writes). The SQL evaluator lives in the stand-in (`courier-azure-standin`).
+//! Service Bus SQL filters: courier [`Filter`]s translated to SQL ("Subscription Rule SQL
+//! Filter Syntax"), the same text Terraform's `modules/topology` writes. The SQL evaluator
+//! lives in the stand-in (`courier-azure-standin`).
+//!
+//! Service Bus compares values with their types, without converting strings to numbers.
+//! courier sends an attribute that is a number in plain form as a number and everything
+//! else as a string (see [`crate::wire`]), so the translation writes each literal with the
+//! type the same text would travel as: `5` and `"5"` become `5`, `"eu"` becomes `'eu'`.
+//! A prefix escapes `%`, `_` and the escape character itself, with `ESCAPE '\'` when it
+//! needs to.
 
 use courier_core::filter::{Condition, Filter, Literal};
+
+use crate::properties::is_plain_number;
+
+/// The escape character of `LIKE` patterns ("property LIKE 'ABC\%' ESCAPE '\'").
+const LIKE_ESCAPE: char = '\\';
 
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
 fn number(n: f64) -> String {
-    if n.fract() == 0.0 && n.abs() < 1e15 {
-        format!("{}", n as i64)
+    // Rust prints the shortest text that reads back as `n`, never with an exponent, as
+    // Terraform's jsonencode does.
+    format!("{n}")
+}
+
+/// A string literal, or a number when the text is one in plain form (then it travels as
+/// a number and only a number can equal it).
+fn text_literal(s: &str) -> String {
+    if is_plain_number(s) {
+        s.to_owned()
     } else {
-        n.to_string()
+        quote(s)
+    }
+}
+
+/// `LIKE 'prefix%'`, the prefix's wildcards escaped.
+fn like_prefix(prefix: &str) -> String {
+    let needs_escape = prefix.contains(['%', '_', LIKE_ESCAPE]);
+    let mut pattern = String::with_capacity(prefix.len() + 2);
+    for c in prefix.chars() {
+        if needs_escape && matches!(c, '%' | '_' | LIKE_ESCAPE) {
+            pattern.push(LIKE_ESCAPE);
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    if needs_escape {
+        format!("LIKE {} ESCAPE '{LIKE_ESCAPE}'", quote(&pattern))
+    } else {
+        format!("LIKE {}", quote(&pattern))
     }
 }
 
@@ -28,6 +67,81 @@ fn name(attr: &str) -> String {
     }
 }
 
+fn condition(p: &str, c: &Condition) -> String {
+    match c {
+        Condition::Equals(s) => format!("{p} = {}", text_literal(s)),
+        Condition::EqualsNumber(n) => format!("{p} = {}", number(*n)),
+        Condition::Prefix(x) => format!("{p} {}", like_prefix(x)),
+        Condition::AnythingBut(list) => format!(
+            "{p} NOT IN ({})",
+            list.iter()
+                .map(|l| match l {
+                    Literal::Str(s) => text_literal(s),
+                    Literal::Num(n) => number(*n),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Condition::AnythingButPrefix(x) => format!("{p} NOT {}", like_prefix(x)),
+        Condition::Numeric(bounds) => format!(
+            "({})",
+            bounds
+                .iter()
+                .map(|(op, n)| format!("{p} {} {}", op.as_str(), number(*n)))
+                .collect::<Vec<_>>()
+                .join(" AND ")
+        ),
+        Condition::Exists(true) => format!("EXISTS({p})"),
+        Condition::Exists(false) => format!("NOT EXISTS({p})"),
+    }
+}
+
+/// The type a condition compares an attribute with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compared {
+    Number,
+    Text,
+}
+
+fn literal_type(text: &str) -> Compared {
+    if is_plain_number(text) {
+        Compared::Number
+    } else {
+        Compared::Text
+    }
+}
+
+fn compared(c: &Condition) -> Vec<Compared> {
+    match c {
+        Condition::Equals(s) => vec![literal_type(s)],
+        Condition::EqualsNumber(_) | Condition::Numeric(_) => vec![Compared::Number],
+        Condition::Prefix(_) | Condition::AnythingButPrefix(_) => vec![Compared::Text],
+        Condition::AnythingBut(list) => list
+            .iter()
+            .map(|l| match l {
+                Literal::Str(s) => literal_type(s),
+                Literal::Num(_) => Compared::Number,
+            })
+            .collect(),
+        Condition::Exists(_) => Vec::new(),
+    }
+}
+
+/// Refuses a filter that compares one attribute with both numbers and strings: Service
+/// Bus never compares a number with a string (the filter fails to evaluate), so one of
+/// the two would fail for every message that has the attribute.
+pub fn check(filter: &Filter) -> Result<(), String> {
+    for (attr, conditions) in &filter.conditions {
+        let types: Vec<Compared> = conditions.iter().flat_map(compared).collect();
+        if types.contains(&Compared::Number) && types.contains(&Compared::Text) {
+            return Err(format!(
+                "the conditions on '{attr}' compare it with numbers and with strings; Service Bus compares values of one type (a value that is a number in plain form travels as a number), so keep each attribute's conditions to one type"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The SQL filter for a courier filter: keys AND-ed, a key's conditions OR-ed.
 pub fn to_sql(filter: &Filter) -> String {
     filter
@@ -35,39 +149,7 @@ pub fn to_sql(filter: &Filter) -> String {
         .iter()
         .map(|(attr, conditions)| {
             let p = name(attr);
-            let parts: Vec<String> = conditions
-                .iter()
-                .map(|c| match c {
-                    Condition::Equals(s) => format!("{p} = {}", quote(s)),
-                    Condition::EqualsNumber(n) => format!("{p} = {}", number(*n)),
-                    Condition::Prefix(x) => format!("{p} LIKE {}", quote(&format!("{x}%"))),
-                    Condition::AnythingBut(list) => {
-                        format!(
-                            "{p} NOT IN ({})",
-                            list.iter()
-                                .map(|l| match l {
-                                    Literal::Str(s) => quote(s),
-                                    Literal::Num(n) => number(*n),
-                                })
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )
-                    }
-                    Condition::AnythingButPrefix(x) => {
-                        format!("{p} NOT LIKE {}", quote(&format!("{x}%")))
-                    }
-                    Condition::Numeric(bounds) => format!(
-                        "({})",
-                        bounds
-                            .iter()
-                            .map(|(op, n)| format!("{p} {} {}", op.as_str(), number(*n)))
-                            .collect::<Vec<_>>()
-                            .join(" AND ")
-                    ),
-                    Condition::Exists(true) => format!("EXISTS({p})"),
-                    Condition::Exists(false) => format!("NOT EXISTS({p})"),
-                })
-                .collect();
+            let parts: Vec<String> = conditions.iter().map(|c| condition(&p, c)).collect();
             format!("({})", parts.join(" OR "))
         })
         .collect::<Vec<_>>()
@@ -77,74 +159,105 @@ pub fn to_sql(filter: &Filter) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
-    use courier_azure_standin::sql::{PropertyValue, SqlFilter};
-
-    /// Properties as Service Bus must see them for the filter to work: numbers typed.
-    fn typed<'a>(pairs: &'a [(&'a str, &'a str)]) -> Vec<(&'a str, PropertyValue)> {
-        pairs
-            .iter()
-            .map(|(k, v)| match v.parse::<i64>() {
-                Ok(n) => (*k, PropertyValue::Int(n)),
-                Err(_) => (*k, PropertyValue::String((*v).to_owned())),
-            })
-            .collect()
-    }
-
-    fn strings(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+    fn sql(policy: serde_json::Value) -> String {
+        to_sql(&Filter::from_policy(&serde_json::from_value(policy).unwrap()).unwrap())
     }
 
     #[test]
-    fn courier_filters_round_trip_through_sql() {
-        let policy = serde_json::json!({
-            "type": ["OrderCreated", "OrderPaid"], "region": [{"prefix": "eu-"}],
-            "amount": [{"numeric": [">=", 100, "<", 1000]}, 5],
-            "source": [{"anything-but": ["/test", "/qa's"]}], "gift-wrap": [{"exists": false}]
-        });
-        let filter = Filter::from_policy(&serde_json::from_value(policy).unwrap()).unwrap();
-        let sql = to_sql(&filter);
+    fn every_condition_translates() {
         assert_eq!(
-            sql,
+            sql(serde_json::json!({
+                "type": ["OrderCreated", "OrderPaid"], "region": [{"prefix": "eu-"}],
+                "amount": [{"numeric": [">=", 100, "<", 1000]}, 5],
+                "source": [{"anything-but": ["/test", "/qa's"]}], "gift-wrap": [{"exists": false}]
+            })),
             "((amount >= 100 AND amount < 1000) OR amount = 5) AND (ce_source NOT IN ('/test', '/qa''s')) AND (ce_type = 'OrderCreated' OR ce_type = 'OrderPaid') AND (NOT EXISTS([gift-wrap])) AND (region LIKE 'eu-%')"
         );
-        let f = SqlFilter::parse(&sql).unwrap();
-        let matches =
-            |pairs: &[(&str, &str)]| f.evaluate_properties(&typed(pairs)) == Ok(Some(true));
-        let base = [
-            ("amount", "150"),
-            ("ce_source", "/shop"),
-            ("ce_type", "OrderPaid"),
-            ("region", "eu-west"),
+    }
+
+    #[test]
+    fn literals_have_the_type_their_text_travels_as() {
+        // A plain number travels as an Int64/Double ("Message Headers and Properties"),
+        // and Service Bus never equates a string with a number: the literal must be one.
+        assert_eq!(
+            sql(
+                serde_json::json!({"code": ["42", "007", 1.5], "n": [{"anything-but": ["3", 4, "x"]}]})
+            ),
+            "(code = 42 OR code = '007' OR code = 1.5) AND (n NOT IN (3, 4, 'x'))"
+        );
+    }
+
+    #[test]
+    fn prefixes_escape_like_wildcards() {
+        // "Subscription Rule SQL Filter Syntax": `property LIKE 'ABC\%' ESCAPE '\'`.
+        assert_eq!(
+            sql(serde_json::json!({"env": [{"anything-but": {"prefix": "test_"}}]})),
+            r"(env NOT LIKE 'test\_%' ESCAPE '\')"
+        );
+        assert_eq!(
+            sql(serde_json::json!({"p": [{"prefix": r"50%\off_'"}]})),
+            r"(p LIKE '50\%\\off\_''%' ESCAPE '\')"
+        );
+    }
+
+    /// The translation, evaluated by the stand-in's evaluator (which follows "Subscription
+    /// Rule SQL Filter Syntax": typed comparisons, unknown for missing properties) on
+    /// properties typed as courier sends them, selects what courier's own matching selects
+    /// for values of the type the conditions compare with; a value of the other type
+    /// fails the filter (the subscription dead-letters it), never matches wrongly.
+    #[test]
+    fn sql_on_typed_properties_selects_what_courier_selects() {
+        use courier_azure_standin::sql::{PropertyValue as Typed, SqlFilter};
+        use std::collections::BTreeMap;
+
+        use crate::properties::PropertyValue;
+
+        let typed = |v: &str| match PropertyValue::of(v) {
+            PropertyValue::Integer(n) => Typed::Int(n),
+            PropertyValue::Decimal(d) => Typed::Double(d.parse().unwrap()),
+            PropertyValue::Text(s) => Typed::String(s),
+        };
+        let policies = [
+            serde_json::json!({"k": [{"numeric": [">=", 100, "<", 1000]}, 5]}),
+            serde_json::json!({"k": ["42", 1.5]}),
+            serde_json::json!({"k": ["007", "x"]}),
+            serde_json::json!({"k": [{"anything-but": {"prefix": "test_"}}]}),
+            serde_json::json!({"k": [{"prefix": "50%"}]}),
+            serde_json::json!({"k": [{"anything-but": [3, 4.5]}]}),
+            serde_json::json!({"k": [{"anything-but": ["/test", "/qa's"]}]}),
+            serde_json::json!({"k": [{"exists": true}]}),
+            serde_json::json!({"k": [{"exists": false}]}),
         ];
-        assert!(matches(&base));
-        for (k, v) in [
-            ("amount", "1000"),
-            ("ce_source", "/qa's"),
-            ("ce_type", "X"),
-            ("region", "us"),
-            ("gift-wrap", "yes"),
-        ] {
-            let mut p: Vec<(&str, &str)> = base.iter().filter(|(n, _)| *n != k).copied().collect();
-            p.push((k, v));
-            assert!(!matches(&p), "{k}={v} must not pass");
+        let values = [
+            "150", "5", "1000", "99.5", "42", "1.5", "3", "4.5", "-0.25", "007", "x", "tests-eu",
+            "test_1", "50%off", "500", "/test", "/qa's", "1.50",
+        ];
+        for policy in policies {
+            let filter =
+                Filter::from_policy(&serde_json::from_value(policy.clone()).unwrap()).unwrap();
+            check(&filter).unwrap();
+            let sql = SqlFilter::parse(&to_sql(&filter)).unwrap();
+            let types: Vec<Compared> = filter.conditions["k"].iter().flat_map(compared).collect();
+            for value in values {
+                let evaluated = sql.evaluate_properties(&[("k", typed(value))]);
+                let courier = filter.matches(&BTreeMap::from([("k".to_owned(), value.to_owned())]));
+                if types.iter().all(|t| *t == literal_type(value)) {
+                    assert_eq!(evaluated, Ok(Some(courier)), "{policy} on {value:?}");
+                } else {
+                    assert!(evaluated.is_err(), "{policy} on {value:?}: {evaluated:?}");
+                }
+            }
+            let absent = sql.evaluate_properties(&[]);
+            let courier = filter.matches(&BTreeMap::new());
             assert_eq!(
-                filter.matches(&strings(&p)),
-                matches(&p),
-                "SQL and courier agree on {k}={v}"
+                absent.map(|v| v == Some(true)),
+                Ok(courier),
+                "{policy} without k"
             );
         }
-        let five = [
-            ("amount", "5"),
-            ("ce_source", "/shop"),
-            ("ce_type", "OrderPaid"),
-            ("region", "eu-west"),
-        ];
-        assert!(matches(&five));
-        assert!(!matches(&five[..1]), "NOT IN needs the property");
+        let mixed = serde_json::json!({"code": ["42", "007"]});
+        let e = check(&Filter::from_policy(&serde_json::from_value(mixed).unwrap()).unwrap());
+        assert!(e.unwrap_err().contains("'code'"));
     }
 }

@@ -1,271 +1,302 @@
 //! How a courier [`Message`] travels over the Service Bus REST protocol.
 //!
-//! Attributes travel as custom properties (HTTP headers, so subscription SQL rules can
-//! test them); because HTTP folds header names to lower case and allows only ASCII, the
-//! exact attributes, the content type, ids and a base64 flag for binary bodies also travel
-//! in one property, `courier` (JSON, ASCII-escaped), which a receiver prefers.
+//! - **Attributes** are custom properties ("Message Headers and Properties"), typed: a
+//!   number in plain form travels as a number, anything else as a string (see
+//!   [`is_plain_number`](crate::properties::is_plain_number)), so that subscription SQL
+//!   filters compare what was meant. A single message carries them as headers, a quoted
+//!   string's content taken as is; a value a header cannot carry (not ASCII) makes the
+//!   message travel as a one-message batch, whose JSON carries any string.
+//! - **Metadata** the REST protocol has no place for (the content type: "Send Message
+//!   Batch" has no per-message content type, so neither form sets one; the exact attribute
+//!   names, which HTTP folds to lower case; the ordering group; whether the body is base64)
+//!   travels in one string property, [`PACK_PROPERTY`], which a courier receiver prefers.
+//! - **Ids**: `MessageId`, `CorrelationId`, `ReplyTo` are broker properties; the event
+//!   type is also the `Label`.
+//! - **Bodies** are bytes on receive; a body that is not UTF-8 is sent as base64 (a batch
+//!   carries text).
+//!
+//! Single and batch sends therefore put the same message on the service.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use base64::Engine as _;
+use courier_core::event::attr;
+use courier_core::wire::{body_from_wire, body_to_wire, Packed};
 use courier_core::{Error, Message, Result};
-use serde::{Deserialize, Serialize};
+use reqwest::header::HeaderMap;
+use serde_json::{json, Map, Value};
+use time::OffsetDateTime;
+
+use crate::broker_properties::{ascii_json, ReceivedProperties};
+use crate::http_date;
+use crate::properties::{read_header, PropertyValue};
 
 /// The property holding the exact attributes and metadata.
-pub const PACK_PROPERTY: &str = "courier";
+pub const PACK_PROPERTY: &str = courier_core::wire::PACK_ATTRIBUTE;
 /// Service Bus Standard's largest message: 256 KiB, body and properties.
 pub const MAX_MESSAGE_SIZE: usize = 256 * 1024;
 
-#[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
-pub(crate) struct Pack {
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub(crate) attrs: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) content_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) correlation_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) reply_to: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) group_id: Option<String>,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub(crate) base64: bool,
-}
+/// Application properties the service itself sets on a dead-lettered message.
+const DEAD_LETTER_REASON: &str = "deadletterreason";
+const DEAD_LETTER_DESCRIPTION: &str = "deadlettererrordescription";
 
-/// JSON with every non-ASCII character escaped, so that it fits an HTTP header.
-pub(crate) fn ascii_json<T: Serialize>(value: &T) -> String {
-    let json = serde_json::to_string(value).unwrap_or_default();
-    let mut out = String::with_capacity(json.len());
-    for c in json.chars() {
-        if c.is_ascii() && !c.is_ascii_control() {
-            out.push(c);
-        } else {
-            let mut buf = [0u16; 2];
-            for unit in c.encode_utf16(&mut buf) {
-                out.push_str(&format!("\\u{unit:04x}"));
-            }
-        }
-    }
-    out
-}
-
-/// A message ready to send: body, broker properties (JSON), custom properties.
-#[derive(Debug, Clone)]
-pub(crate) struct Outgoing {
-    pub(crate) body: String,
-    pub(crate) content_type: Option<String>,
-    pub(crate) message_id: Option<String>,
-    pub(crate) correlation_id: Option<String>,
-    pub(crate) reply_to: Option<String>,
-    pub(crate) label: Option<String>,
-    pub(crate) time_to_live: Option<Duration>,
-    pub(crate) delay: Option<Duration>,
-    /// Custom properties: name -> header value (a JSON string).
-    pub(crate) properties: BTreeMap<String, String>,
-}
-
-impl Outgoing {
-    /// Size as Service Bus counts it (about): body plus property names and values.
-    pub(crate) fn size(&self) -> usize {
-        self.body.len()
-            + self
-                .properties
-                .iter()
-                .map(|(k, v)| k.len() + v.len())
-                .sum::<usize>()
-    }
-}
-
-fn valid_property_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
-}
-
-pub(crate) fn encode(m: &Message) -> Result<Outgoing> {
-    let mut pack = Pack {
-        attrs: m.attributes.clone(),
-        content_type: m.content_type.clone(),
-        correlation_id: m.correlation_id.clone(),
-        reply_to: m.reply_to.clone(),
-        group_id: m.group_id.clone(),
-        base64: false,
-    };
-    let body = match std::str::from_utf8(&m.body) {
-        Ok(text) => text.to_owned(),
-        Err(_) => {
-            pack.base64 = true;
-            base64::engine::general_purpose::STANDARD.encode(&m.body)
-        }
-    };
-    let mut properties = BTreeMap::new();
-    for (k, v) in &m.attributes {
-        if !valid_property_name(k) {
-            return Err(Error::invalid_input(format!(
-                "attribute name '{k}' cannot be a Service Bus REST property (letters, digits, '_', '-', '.')"
-            )));
-        }
-        properties.insert(k.to_ascii_lowercase(), ascii_json(v));
-    }
-    properties.insert(PACK_PROPERTY.to_owned(), ascii_json(&ascii_json(&pack)));
-    let out = Outgoing {
-        body,
-        content_type: m.content_type.clone(),
-        message_id: m.message_id.clone(),
-        correlation_id: m.correlation_id.clone(),
-        reply_to: m.reply_to.clone(),
-        label: m.attributes.get(courier_core::event::attr::TYPE).cloned(),
-        time_to_live: m.time_to_live,
-        delay: m.delay.filter(|d| !d.is_zero()),
-        properties,
-    };
-    if out.size() > MAX_MESSAGE_SIZE {
-        return Err(Error::PayloadTooLarge {
-            size: out.size(),
-            limit: MAX_MESSAGE_SIZE,
-        });
-    }
-    Ok(out)
-}
-
-/// A custom property header value as sent: a JSON string (quoted) or a bare token.
-fn property_value(raw: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(raw)
-        .ok()
-        .map(|v| match v {
-            serde_json::Value::String(s) => s,
-            other => other.to_string(),
-        })
-        .unwrap_or_else(|| raw.to_owned())
-}
-
-/// Headers that are HTTP or broker metadata, not custom properties.
-const NOT_PROPERTIES: &[&str] = &[
+/// Header names that are HTTP or protocol plumbing, never custom properties ("Any
+/// property name that corresponds to the restricted HTTP header … is also excluded").
+const PLUMBING: &[&str] = &[
+    "accept",
+    "accept-encoding",
+    "authorization",
     "brokerproperties",
-    "content-type",
-    "content-length",
-    "date",
-    "server",
-    "location",
-    "transfer-encoding",
-    "strict-transport-security",
+    "cache-control",
     "connection",
+    "content-encoding",
+    "content-length",
+    "content-type",
+    "date",
+    "expect",
+    "host",
+    "if-match",
     "keep-alive",
+    "location",
+    "pragma",
+    "server",
+    "strict-transport-security",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "user-agent",
+    "via",
 ];
 
-/// The message of a received body and headers (name -> raw value).
-pub(crate) fn decode(body: String, headers: &BTreeMap<String, String>) -> Message {
-    let mut m = Message::default();
-    let pack = headers
+fn is_plumbing(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    PLUMBING.contains(&lower.as_str()) || lower.starts_with("x-ms-")
+}
+
+/// A message as Service Bus will hold it: broker properties, typed custom properties and
+/// the body as text.
+#[derive(Debug, Clone)]
+pub(crate) struct ServiceBusMessage {
+    pub(crate) body: String,
+    pub(crate) message_id: String,
+    correlation_id: Option<String>,
+    reply_to: Option<String>,
+    label: Option<String>,
+    time_to_live: Option<Duration>,
+    delay: Option<Duration>,
+    properties: Vec<(String, PropertyValue)>,
+}
+
+fn check_names(m: &Message) -> Result<()> {
+    let mut seen = BTreeMap::new();
+    for name in m.attributes.keys() {
+        let valid = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+        if !valid {
+            return Err(Error::invalid_input(format!(
+                "attribute name '{name}' cannot be a Service Bus property (letters, digits, '_', '-', '.')"
+            )));
+        }
+        if name.eq_ignore_ascii_case(PACK_PROPERTY) {
+            return Err(Error::invalid_input(format!(
+                "attribute name '{name}' is the property courier packs its metadata in"
+            )));
+        }
+        if let Some(other) = seen.insert(name.to_ascii_lowercase(), name) {
+            return Err(Error::invalid_input(format!(
+                "attributes '{other}' and '{name}' differ only in case: Service Bus property names are case-insensitive"
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl ServiceBusMessage {
+    /// Encodes `m`, refusing what cannot travel (bad names, too large).
+    pub(crate) fn encode(m: &Message) -> Result<Self> {
+        check_names(m)?;
+        let (body, base64) = body_to_wire(&m.body, |_| true);
+        let pack = Packed {
+            attrs: m.attributes.clone(),
+            content_type: m.content_type.clone(),
+            group_id: m.group_id.clone(),
+            base64,
+            ..Packed::default()
+        };
+        let mut properties: Vec<(String, PropertyValue)> = m
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.clone(), PropertyValue::of(v)))
+            .collect();
+        if !pack.is_empty() {
+            let packed = serde_json::to_value(&pack).map_err(|e| Error::InvalidInput {
+                message: "cannot pack message metadata".into(),
+                source: Some(Box::new(e)),
+            })?;
+            properties.push((
+                PACK_PROPERTY.to_owned(),
+                PropertyValue::Text(ascii_json(&packed)),
+            ));
+        }
+        let out = ServiceBusMessage {
+            body,
+            message_id: m
+                .message_id
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            correlation_id: m.correlation_id.clone(),
+            reply_to: m.reply_to.clone(),
+            label: m.attributes.get(attr::TYPE).cloned(),
+            time_to_live: m.time_to_live,
+            delay: m.delay.filter(|d| !d.is_zero()),
+            properties,
+        };
+        let size = out.size();
+        if size > MAX_MESSAGE_SIZE {
+            return Err(Error::PayloadTooLarge {
+                size,
+                limit: MAX_MESSAGE_SIZE,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Size as Service Bus counts it: the body, and the names and values of the custom and
+    /// broker properties.
+    pub(crate) fn size(&self) -> usize {
+        let properties: usize = self
+            .properties
+            .iter()
+            .map(|(k, v)| k.len() + v.size())
+            .sum();
+        let broker = self.message_id.len()
+            + [&self.correlation_id, &self.reply_to, &self.label]
+                .iter()
+                .filter_map(|v| v.as_ref().map(String::len))
+                .sum::<usize>();
+        self.body.len() + properties + broker
+    }
+
+    /// The `BrokerProperties` object, with the scheduled time counted from `now`.
+    pub(crate) fn broker_properties(&self, now: OffsetDateTime) -> Value {
+        let mut props = Map::new();
+        props.insert("MessageId".into(), json!(self.message_id));
+        for (key, value) in [
+            ("CorrelationId", &self.correlation_id),
+            ("Label", &self.label),
+            ("ReplyTo", &self.reply_to),
+        ] {
+            if let Some(v) = value {
+                props.insert(key.into(), json!(v));
+            }
+        }
+        if let Some(ttl) = self.time_to_live {
+            // "BrokerProperties {TimeToLive} is the number of seconds of the TimeSpan (double)".
+            props.insert("TimeToLive".into(), json!(ttl.as_secs_f64()));
+        }
+        if let Some(delay) = self.delay {
+            props.insert(
+                "ScheduledEnqueueTimeUtc".into(),
+                json!(http_date::format(scheduled_at(now, delay))),
+            );
+        }
+        Value::Object(props)
+    }
+
+    /// The headers of "Send Message", or `None` when a property cannot travel as one
+    /// (then the message goes as a batch of one).
+    pub(crate) fn headers(&self, now: OffsetDateTime) -> Option<Vec<(String, String)>> {
+        let mut headers = Vec::with_capacity(self.properties.len() + 1);
+        headers.push((
+            "brokerproperties".to_owned(),
+            ascii_json(&self.broker_properties(now)),
+        ));
+        for (name, value) in &self.properties {
+            if is_plumbing(name) {
+                return None;
+            }
+            headers.push((name.clone(), value.header()?));
+        }
+        Some(headers)
+    }
+
+    /// The entry of a "Send Message Batch" body.
+    pub(crate) fn batch_entry(&self, now: OffsetDateTime) -> Value {
+        let user: Map<String, Value> = self
+            .properties
+            .iter()
+            .map(|(k, v)| (k.clone(), v.json()))
+            .collect();
+        json!({
+            "Body": self.body,
+            "BrokerProperties": self.broker_properties(now),
+            "UserProperties": user,
+        })
+    }
+}
+
+/// When to enqueue a message delayed by `delay` from `now`: the date form has whole
+/// seconds, so round up and add one, never early.
+fn scheduled_at(now: OffsetDateTime, delay: Duration) -> OffsetDateTime {
+    let secs = courier_core::duration::whole_seconds_up(delay).min(i64::MAX as u64 / 2);
+    now.replace_nanosecond(0).unwrap_or(now)
+        + time::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 2) + 1)
+}
+
+/// The message of a received body, response headers and broker properties. Never fails:
+/// a message that is not courier's keeps its custom properties as attributes and its body
+/// as the bytes it came with.
+pub(crate) fn decode(body: Vec<u8>, headers: &HeaderMap, broker: &ReceivedProperties) -> Message {
+    let mut properties: BTreeMap<String, String> = headers
+        .iter()
+        .filter(|(name, _)| !is_plumbing(name.as_str()))
+        .map(|(name, value)| (name.as_str().to_owned(), read_header(value.as_bytes())))
+        .collect();
+    // The service sets these as application properties when it dead-letters a message.
+    let reason = properties
+        .remove(DEAD_LETTER_REASON)
+        .or_else(|| broker.dead_letter_reason.clone());
+    let description = properties
+        .remove(DEAD_LETTER_DESCRIPTION)
+        .or_else(|| broker.dead_letter_description.clone());
+    let pack = properties
         .get(PACK_PROPERTY)
-        .map(|raw| property_value(raw))
-        .and_then(|json| serde_json::from_str::<Pack>(&json).ok());
+        .and_then(|json| Packed::unpack(json));
+    let mut m = Message::default();
     match pack {
         Some(pack) => {
-            m.body = if pack.base64 {
-                base64::engine::general_purpose::STANDARD
-                    .decode(&body)
-                    .unwrap_or_else(|_| body.into_bytes())
-            } else {
-                body.into_bytes()
+            m.body = match String::from_utf8(body) {
+                Ok(text) => body_from_wire(text, pack.base64),
+                Err(bytes) => bytes.into_bytes(),
             };
             m.attributes = pack.attrs;
             m.content_type = pack.content_type;
-            m.correlation_id = pack.correlation_id;
-            m.reply_to = pack.reply_to;
             m.group_id = pack.group_id;
         }
         None => {
-            // A foreign producer: its custom properties, as the headers name them.
-            m.body = body.into_bytes();
-            m.content_type = headers.get("content-type").cloned();
-            m.attributes = headers
-                .iter()
-                .filter(|(k, _)| !NOT_PROPERTIES.contains(&k.as_str()))
-                .map(|(k, v)| (k.clone(), property_value(v)))
-                .collect();
+            m.body = body;
+            m.content_type = headers
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            m.attributes = properties;
         }
+    }
+    m.message_id = broker.message_id.clone();
+    m.correlation_id = broker.correlation_id.clone();
+    m.reply_to = broker.reply_to.clone();
+    if let Some(reason) = reason {
+        let text = match description.filter(|d| !d.is_empty()) {
+            Some(d) => format!("{reason}: {d}"),
+            None => reason,
+        };
+        m.attributes.insert(attr::DEAD_LETTER_REASON.into(), text);
     }
     m
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use courier_core::Event;
-
-    fn round_trip(m: &Message) -> Message {
-        let out = encode(m).unwrap();
-        let mut headers = out.properties.clone();
-        if let Some(ct) = &out.content_type {
-            headers.insert("content-type".into(), ct.clone());
-        }
-        let mut back = decode(out.body, &headers);
-        back.message_id = m.message_id.clone();
-        back
-    }
-
-    #[test]
-    fn events_and_binary_bodies_survive() {
-        let e = Event::new("/shop", "OrderCreated", serde_json::json!({"n": "ünïcode"}))
-            .with_attribute("Region", "Zürich");
-        let m = e.to_message().unwrap().with_correlation_id("c");
-        let out = encode(&m).unwrap();
-        assert!(
-            out.properties.values().all(|v| v.is_ascii()),
-            "headers are ASCII: {:?}",
-            out.properties
-        );
-        assert_eq!(
-            out.properties["region"], "\"Z\\u00fcrich\"",
-            "filterable, lower-cased"
-        );
-        assert_eq!(
-            round_trip(&m),
-            m,
-            "exact names and values come back from the pack"
-        );
-        let bin = Message::new(vec![0u8, 255, 7]);
-        assert_eq!(round_trip(&bin).body, bin.body);
-    }
-
-    #[test]
-    fn foreign_messages_keep_their_properties() {
-        let headers = BTreeMap::from([
-            ("priority".to_owned(), "\"High\"".to_owned()),
-            ("retries".to_owned(), "3".to_owned()),
-            ("content-type".to_owned(), "text/plain".to_owned()),
-            (
-                "date".to_owned(),
-                "Thu, 26 Nov 2026 10:00:00 GMT".to_owned(),
-            ),
-        ]);
-        let m = decode("hello".into(), &headers);
-        assert_eq!(
-            m.attributes,
-            BTreeMap::from([
-                ("priority".into(), "High".into()),
-                ("retries".into(), "3".into())
-            ])
-        );
-        assert_eq!(m.content_type.as_deref(), Some("text/plain"));
-    }
-
-    #[test]
-    fn limits_are_named() {
-        let e = encode(&Message::new(vec![b'x'; MAX_MESSAGE_SIZE])).unwrap_err();
-        assert!(matches!(
-            e,
-            Error::PayloadTooLarge {
-                limit: MAX_MESSAGE_SIZE,
-                ..
-            }
-        ));
-        let e = encode(&Message::new("x").with_attribute("a b", "v"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("'a b'"), "{e}");
-    }
-}
+mod tests;

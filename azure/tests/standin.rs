@@ -1,63 +1,21 @@
-//! courier-azure through the real `azure_messaging_servicebus` crate: against the REST
+//! courier-azure's conformance suite and lock, key and drift tests: against the REST
 //! stand-in, or against real Service Bus when `COURIER_TEST_AZURE_CONNECTION_STRING` is set
 //! (a namespace whose key may manage entities; tests create uniquely named ones).
 
+mod support;
+
 use std::time::Duration;
 
-use courier_azure::{AzureBroker, ConnectionString};
+use courier_azure::AzureBroker;
 use courier_azure_standin::StandIn;
-use courier_core::config::AzureConfig;
 use courier_core::topology::{QueueSpec, Topology};
-use courier_core::{
-    Broker, Consumer, ConsumerExt, Destination, Error, Message, Publisher, Secret, Source,
-};
-
-/// A broker, with the stand-in it talks to kept alive beside it.
-struct Backend {
-    broker: AzureBroker,
-    _standin: Option<StandIn>,
-}
-
-impl std::ops::Deref for Backend {
-    type Target = dyn Broker;
-    fn deref(&self) -> &Self::Target {
-        &self.broker
-    }
-}
-
-async fn backend() -> Backend {
-    if let Ok(cs) = std::env::var("COURIER_TEST_AZURE_CONNECTION_STRING") {
-        let conn =
-            ConnectionString::parse(&cs).expect("COURIER_TEST_AZURE_CONNECTION_STRING parses");
-        return Backend {
-            broker: AzureBroker::new(conn, None).unwrap(),
-            _standin: None,
-        };
-    }
-    let standin = StandIn::start("127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("the stand-in starts");
-    let config = AzureConfig {
-        connection_string: Some(standin.connection_string()),
-        endpoint: Some(standin.endpoint()),
-    };
-    Backend {
-        broker: AzureBroker::connect(&config).unwrap(),
-        _standin: Some(standin),
-    }
-}
+use courier_core::{Consumer, ConsumerExt, Destination, Error, Message, Publisher, Secret, Source};
+use support::backend;
 
 courier_core::conformance_tests!(backend());
 
-async fn queue(b: &Backend) -> String {
-    let name = courier_core::conformance::unique("az");
-    b.provision(&Topology {
-        queues: vec![QueueSpec::new(&name)],
-        ..Topology::default()
-    })
-    .await
-    .unwrap();
-    name
+async fn queue(b: &support::Backend) -> String {
+    b.queue("az").await
 }
 
 #[tokio::test]
@@ -87,10 +45,9 @@ async fn an_empty_body_is_a_message_not_an_empty_queue() {
 async fn a_wrong_key_is_unauthorized_and_never_shown() {
     let b = backend().await;
     let q = queue(&b).await;
-    let mut conn = b.broker_connection();
+    let mut conn = b.connection.clone();
     conn.key = Secret::new("d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXk=");
-    let endpoint = b._standin.as_ref().map(StandIn::endpoint);
-    let wrong = AzureBroker::new(conn.clone(), endpoint.as_deref()).unwrap();
+    let wrong = AzureBroker::new(conn.clone(), b.endpoint.as_deref()).unwrap();
     let err = wrong
         .publish(&Destination::queue(&q), Message::new("x"))
         .await
@@ -103,7 +60,7 @@ async fn a_wrong_key_is_unauthorized_and_never_shown() {
     assert!(matches!(err, Error::Unauthorized { .. }), "{err}");
     let shown = format!("{err} {err:?} {wrong:?} {conn:?}");
     assert!(
-        !shown.contains("d3Jvbmcta2V5") && !shown.contains(b.broker_connection().key.expose()),
+        !shown.contains("d3Jvbmcta2V5") && !shown.contains(b.connection.key.expose()),
         "{shown}"
     );
 }
@@ -176,7 +133,7 @@ async fn provisioning_repairs_drift_and_refuses_fifo() {
     assert!(
         report
             .to_string()
-            .contains("updated (LockDuration, MaxDeliveryCount)"),
+            .contains("updated (LockDuration 30 -> 5, MaxDeliveryCount 5 -> 9)"),
         "{report}"
     );
     assert!(b.provision(&t).await.unwrap().is_unchanged());
@@ -188,76 +145,46 @@ async fn provisioning_repairs_drift_and_refuses_fifo() {
     );
 }
 
-trait ConnectionOf {
-    fn broker_connection(&self) -> ConnectionString;
-}
-
-impl ConnectionOf for Backend {
-    fn broker_connection(&self) -> ConnectionString {
-        let cs = match &self._standin {
-            Some(s) => s.connection_string(),
-            None => Secret::new(std::env::var("COURIER_TEST_AZURE_CONNECTION_STRING").unwrap()),
-        };
-        ConnectionString::parse(cs.expose()).unwrap()
-    }
-}
-
 #[tokio::test]
 async fn the_stand_in_refuses_unsigned_and_foreign_tokens() {
     let standin = StandIn::start("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let client = azure_core::new_http_client();
-    let url =
-        azure_core::Url::parse(&format!("{}/anything/messages/head", standin.endpoint())).unwrap();
-    let req = azure_core::Request::new(url, azure_core::Method::Post);
-    let res = client.execute_request(&req).await.unwrap();
-    assert_eq!(u16::from(res.status()), 401);
+    let res = reqwest::Client::new()
+        .post(format!("{}/anything/messages/head", standin.endpoint()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 401);
 }
 
 #[tokio::test]
 async fn the_stand_in_drops_duplicates_for_entities_that_ask() {
-    let standin = StandIn::start("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let conn = ConnectionString::parse(standin.connection_string().expose()).unwrap();
-    let http = courier_azure::connection::routed_client(
-        &conn,
-        Some(&standin.endpoint()),
-        Duration::from_secs(10),
-    )
-    .unwrap();
-    let url = azure_core::Url::parse(&format!(
-        "{}/dedup?api-version=2017-04",
-        conn.namespace_url()
-    ))
-    .unwrap();
-    let mut req = azure_core::Request::new(url, azure_core::Method::Put);
-    req.set_body(
-        r#"<entry xmlns="http://www.w3.org/2005/Atom"><content type="application/xml"><QueueDescription xmlns="http://schemas.microsoft.com/netservices/2010/10/servicebus/connect"><LockDuration>PT30S</LockDuration><RequiresDuplicateDetection>true</RequiresDuplicateDetection><MaxDeliveryCount>5</MaxDeliveryCount></QueueDescription></content></entry>"#,
+    let b = backend().await;
+    let name = courier_core::conformance::unique("dedup");
+    let description = support::rest::entry(
+        "QueueDescription",
+        "<LockDuration>PT30S</LockDuration><RequiresDuplicateDetection>true</RequiresDuplicateDetection><MaxDeliveryCount>5</MaxDeliveryCount>",
     );
-    assert_eq!(
-        u16::from(http.execute_request(&req).await.unwrap().status()),
-        201
-    );
-    let b = AzureBroker::new(conn, Some(&standin.endpoint())).unwrap();
+    let (status, body) = b.rest().put(&name, &description, false).await;
+    assert_eq!(status, 201, "{body}");
     for body in ["first", "again"] {
         b.publish(
-            &Destination::queue("dedup"),
+            &Destination::queue(&name),
             Message::new(body).with_message_id("same-id"),
         )
         .await
         .unwrap();
     }
     let d = b
-        .receive_one(&Source::queue("dedup"), Duration::from_secs(2))
+        .receive_one(&Source::queue(&name), Duration::from_secs(2))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(d.message().body, b"first");
     d.ack().await.unwrap();
     assert!(
-        b.receive_one(&Source::queue("dedup"), Duration::from_secs(1))
+        b.receive_one(&Source::queue(&name), Duration::from_secs(1))
             .await
             .unwrap()
             .is_none(),

@@ -12,11 +12,13 @@
 //! [azure]
 //! connection_string = "Endpoint=sb://NS.servicebus.windows.net/;SharedAccessKeyName=…;SharedAccessKey=…"
 //! endpoint = "http://127.0.0.1:9090"   # optional: send requests to a local server
+//! allow_insecure_endpoint = false       # plain http:// to a non-loopback host sends SAS tokens in clear
 //! ```
 //!
 //! Environment variables override the file: `COURIER_PROVIDER`, `COURIER_TOPOLOGY`,
 //! `COURIER_AWS_REGION`, `COURIER_AWS_ENDPOINT_URL`, `COURIER_AWS_PROFILE`,
-//! `COURIER_AZURE_CONNECTION_STRING`, `COURIER_AZURE_ENDPOINT`.
+//! `COURIER_AZURE_CONNECTION_STRING`, `COURIER_AZURE_ENDPOINT`,
+//! `COURIER_AZURE_ALLOW_INSECURE_ENDPOINT` (`true`/`false`).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -125,6 +127,11 @@ pub struct AzureConfig {
     pub connection_string: Option<Secret>,
     /// Send requests to this base URL instead of the namespace (a local server).
     pub endpoint: Option<String>,
+    /// Allow an `endpoint` that is plain `http://` on a host other than loopback. Every
+    /// request carries a SAS token, which such an endpoint would see in clear; off by
+    /// default.
+    #[serde(default)]
+    pub allow_insecure_endpoint: bool,
 }
 
 /// Everything `courier::connect` needs.
@@ -144,7 +151,7 @@ pub struct Config {
     pub azure: AzureConfig,
 }
 
-const ENV_VARS: [&str; 7] = [
+const ENV_VARS: [&str; 8] = [
     "COURIER_PROVIDER",
     "COURIER_TOPOLOGY",
     "COURIER_AWS_REGION",
@@ -152,6 +159,7 @@ const ENV_VARS: [&str; 7] = [
     "COURIER_AWS_PROFILE",
     "COURIER_AZURE_CONNECTION_STRING",
     "COURIER_AZURE_ENDPOINT",
+    "COURIER_AZURE_ALLOW_INSECURE_ENDPOINT",
 ];
 
 impl Config {
@@ -236,6 +244,17 @@ impl Config {
                     self.azure.connection_string = Some(Secret::new(value))
                 }
                 "COURIER_AZURE_ENDPOINT" => self.azure.endpoint = Some(value),
+                "COURIER_AZURE_ALLOW_INSECURE_ENDPOINT" => {
+                    self.azure.allow_insecure_endpoint = match value.as_str() {
+                        "true" | "1" => true,
+                        "false" | "0" | "" => false,
+                        other => {
+                            return Err(Error::invalid_config(format!(
+                                "COURIER_AZURE_ALLOW_INSECURE_ENDPOINT '{other}' is not true or false"
+                            )))
+                        }
+                    }
+                }
                 // Read by the tests, the Lambda functions and the example shop, not here.
                 other
                     if ["COURIER_TEST_", "COURIER_LAMBDA_", "COURIER_SHOP_"]
@@ -312,6 +331,26 @@ mod tests {
             c.azure.connection_string.as_ref().unwrap().expose(),
             "Endpoint=sb://x/;SharedAccessKey=abc"
         );
+    }
+
+    #[test]
+    fn insecure_azure_endpoints_are_allowed_only_when_asked() {
+        let c = Config::from_toml("[azure]\nallow_insecure_endpoint = true\n", "c.toml").unwrap();
+        assert!(c.azure.allow_insecure_endpoint);
+        let mut c = Config::default();
+        assert!(!c.azure.allow_insecure_endpoint, "off by default");
+        let var = |v: &str| {
+            [(
+                "COURIER_AZURE_ALLOW_INSECURE_ENDPOINT".to_owned(),
+                v.to_owned(),
+            )]
+        };
+        c.apply_env(var("true")).unwrap();
+        assert!(c.azure.allow_insecure_endpoint);
+        c.apply_env(var("0")).unwrap();
+        assert!(!c.azure.allow_insecure_endpoint);
+        let e = c.apply_env(var("yes please")).unwrap_err().to_string();
+        assert!(e.contains("COURIER_AZURE_ALLOW_INSECURE_ENDPOINT"), "{e}");
     }
 
     #[test]

@@ -164,6 +164,22 @@ fn check(topology_path: &Path) -> BTreeMap<String, Value> {
         }
     }
 
+    // The Service Bus SQL Terraform writes is the one courier provisions.
+    for s in &topology.subscriptions {
+        let key = names::subscription_queue_base(&s.topic, &s.name);
+        match s.parsed_filter() {
+            Some(filter) => assert_eq!(
+                out["sql_filters"][&key].as_str(),
+                Some(courier_azure::sql::to_sql(filter).as_str()),
+                "SQL filter of {key}"
+            ),
+            None => assert!(
+                out["sql_filters"].get(&key).is_none(),
+                "{key} has no filter"
+            ),
+        }
+    }
+
     // Service Bus entities carry the topology's names as they are.
     let azure = &out["azure_names"];
     let mut topics: Vec<&str> = topology.topics.iter().map(|t| t.name.as_str()).collect();
@@ -194,6 +210,11 @@ fn fifo_queues_filters_and_sql_agree() {
     assert_eq!(
         out["sql_filters"]["orders-eu-big"],
         "((amount >= 100 AND amount < 1000) OR amount = 5) AND (ce_type = 'OrderCreated' OR ce_type = 'OrderPaid') AND (region LIKE 'eu-%')"
+    );
+    // `_` and `%` are literal in a prefix; strings in plain number form are numbers.
+    assert_eq!(
+        out["sql_filters"]["orders-literal"],
+        r"(code = 42 OR code = -0.5) AND (env NOT LIKE 'test\_%' ESCAPE '\') AND (score NOT IN (3, 4.5)) AND (tag LIKE '50\%\\off''s%' ESCAPE '\') AND (zip = '007' OR zip = '12.50')"
     );
     assert_eq!(
         out["sql_filters"]["orders-not-test"],

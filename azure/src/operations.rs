@@ -1,0 +1,94 @@
+//! The operator's calls on Service Bus: how deep an entity is (its description's
+//! `CountDetails`), putting a message back on a queue, and the reply queues of
+//! request-response (queues that delete themselves when abandoned: `AutoDeleteOnIdle`).
+
+use std::sync::Arc;
+
+use courier_core::request::ReplyQueue;
+use courier_core::{Depth, Destination, Entity, Error, Message, Result, Source};
+
+use crate::provision::{self, atom::SERVICE_BUS_COUNTS_NS};
+use crate::rest::RestClient;
+use crate::send;
+
+/// An abandoned reply queue is deleted after this long without use (Service Bus's
+/// shortest `AutoDeleteOnIdle`).
+const REPLY_QUEUE_IDLE_SECS: u64 = 300;
+
+/// A count of `CountDetails`, if the entry has it.
+fn count(entry: &str, name: &str) -> Option<u64> {
+    let doc = roxmltree::Document::parse(entry).ok()?;
+    doc.descendants()
+        .find(|n| n.has_tag_name((SERVICE_BUS_COUNTS_NS, name)))
+        .and_then(|n| n.text())
+        .and_then(|t| t.trim().parse().ok())
+}
+
+/// The management path of the entity behind `source`.
+fn entity_path(source: &Source) -> String {
+    match source.entity() {
+        Entity::Queue(q) => q.clone(),
+        Entity::Subscription { topic, name } => format!("{topic}/subscriptions/{name}"),
+    }
+}
+
+/// The counts Service Bus keeps: active (ready *and* locked: Service Bus does not count
+/// locked messages apart, so `in_flight` is unknown and `visible` includes them) and
+/// scheduled, or the dead-letter count for a dead-letter queue.
+pub(crate) async fn depth(rest: &RestClient, source: &Source) -> Result<Depth> {
+    let path = entity_path(source);
+    let target = source.to_string();
+    let entry = provision::management::get(rest, &path, &target)
+        .await?
+        .ok_or_else(|| Error::not_found(target.clone()))?;
+    if source.is_dead_letter() {
+        let dead = count(&entry, "DeadLetterMessageCount");
+        return Ok(Depth::approximate(dead, None, Some(0), None));
+    }
+    Ok(Depth::approximate(
+        count(&entry, "ActiveMessageCount"),
+        None,
+        count(&entry, "ScheduledMessageCount"),
+        None,
+    ))
+}
+
+/// Puts `message` back on a queue. A subscription cannot be sent to alone over Service
+/// Bus (a message goes to its topic, and so to every subscription that matches).
+pub(crate) async fn resubmit(
+    rest: &Arc<RestClient>,
+    source: &Source,
+    message: Message,
+) -> Result<String> {
+    if source.is_dead_letter() {
+        return Err(Error::invalid_input(format!(
+            "resubmitting to {source}: a message goes back to a queue or subscription, not to a dead-letter queue"
+        )));
+    }
+    match source.entity() {
+        Entity::Queue(q) => send::one(rest, &Destination::queue(q), &message).await,
+        Entity::Subscription { .. } => Err(Error::unsupported(format!(
+            "resubmitting to {source}: Service Bus delivers to a subscription only through its topic, which would reach every other matching subscription too"
+        ))),
+    }
+}
+
+/// A new queue of this requester's own, deleted by the service once idle for five minutes.
+pub(crate) async fn create_reply_queue(rest: &RestClient) -> Result<ReplyQueue> {
+    let name = format!("courier-reply-{}", uuid::Uuid::new_v4().simple());
+    provision::create_queue(rest, &name, REPLY_QUEUE_IDLE_SECS).await?;
+    Ok(ReplyQueue {
+        source: Source::queue(&name),
+        address: name,
+    })
+}
+
+/// Deletes a reply queue.
+pub(crate) async fn delete_reply_queue(rest: &RestClient, queue: &ReplyQueue) -> Result<()> {
+    let target = format!("reply queue '{}'", queue.address);
+    if provision::management::delete(rest, &queue.address, &target).await? {
+        Ok(())
+    } else {
+        Err(Error::not_found(target))
+    }
+}

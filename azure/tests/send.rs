@@ -1,0 +1,344 @@
+//! Sending as Service Bus REST documents it: typed custom properties, values the service
+//! reads as they were meant, single and batch sends that make the same message, errors by
+//! status. Against the stand-in, or a real namespace with
+//! `COURIER_TEST_AZURE_CONNECTION_STRING`.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use courier_azure::AzureBroker;
+use courier_core::config::AzureConfig;
+use courier_core::{ConsumerExt, Destination, Error, Message, Publisher, Secret, Source};
+use support::{backend, Proxy};
+
+/// Issue 9: a batch to an entity that does not exist fails whole, typed.
+#[tokio::test]
+async fn publish_batch_to_a_missing_entity_is_not_found() {
+    let b = backend().await;
+    let missing = courier_core::conformance::unique("missing");
+    for dest in [Destination::queue(&missing), Destination::topic(&missing)] {
+        let res = b
+            .publish_batch(&dest, vec![Message::new("a"), Message::new("b")])
+            .await;
+        assert!(
+            matches!(&res, Err(e) if e.is_not_found()),
+            "{dest}: {res:?}"
+        );
+    }
+}
+
+/// Headers that are HTTP or broker plumbing, not the message's custom properties.
+const PLUMBING: &[&str] = &[
+    "brokerproperties",
+    "location",
+    "date",
+    "content-length",
+    "server",
+    "transfer-encoding",
+    "connection",
+    "strict-transport-security",
+];
+
+/// Broker properties the service sets per delivery.
+const PER_DELIVERY: &[&str] = &[
+    "MessageId",
+    "SequenceNumber",
+    "EnqueuedSequenceNumber",
+    "EnqueuedTimeUtc",
+    "LockToken",
+    "LockedUntilUtc",
+    "DeliveryCount",
+    "State",
+];
+
+/// Issue 11, defect 7: "Send Message" and "Send Message Batch" must put the same message
+/// on the service, the `courier` property and every user property included.
+#[tokio::test]
+async fn single_and_batch_sends_make_the_same_message() {
+    let b = backend().await;
+    let q = b.queue("same").await;
+    let event = courier_core::Event::new(
+        "/shop",
+        "OrderCreated",
+        serde_json::json!({"order_id": "o-1"}),
+    )
+    .with_attribute("amount", "150")
+    .with_attribute("price", "299.98")
+    .with_attribute("Region", "eu-west")
+    .with_attribute("quote", r#"say "hi" \o/"#)
+    .to_message()
+    .unwrap()
+    .with_correlation_id("corr-1");
+    let message = |id: &str| event.clone().with_message_id(id);
+    b.publish(&Destination::queue(&q), message("single"))
+        .await
+        .unwrap();
+    let sent = b
+        .publish_batch(&Destination::queue(&q), vec![message("batch")])
+        .await
+        .unwrap();
+    assert!(sent.iter().all(Result::is_ok), "{sent:?}");
+    let rest = b.rest();
+    let mut seen = BTreeMap::new();
+    for _ in 0..2 {
+        let raw = rest.peek_lock(&q, Duration::from_secs(5)).await;
+        assert_eq!(raw.status, 201, "{raw:?}");
+        let id = raw.broker_properties()["MessageId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let mut broker = raw.broker_properties();
+        broker.retain(|k, _| !PER_DELIVERY.contains(&k.as_str()));
+        let mut headers = raw.headers.clone();
+        headers.retain(|k, _| !PLUMBING.contains(&k.as_str()));
+        assert_eq!(rest.complete(&raw).await, 200);
+        seen.insert(id, (headers, broker, raw.body));
+    }
+    assert_eq!(
+        seen["single"], seen["batch"],
+        "the same properties, broker properties and body"
+    );
+    let (headers, _, _) = &seen["single"];
+    assert!(headers.contains_key("courier"), "{headers:?}");
+    assert_eq!(headers["amount"], "150", "a number, unquoted: {headers:?}");
+    assert_eq!(headers["price"], "299.98", "{headers:?}");
+    assert_eq!(
+        headers["quote"], r#""say "hi" \o/""#,
+        "quoted, content as is"
+    );
+}
+
+/// "Send Message": 403 is "Quota exceeded or message too large" — not an authorization
+/// failure.
+#[tokio::test]
+async fn a_403_on_send_is_quota_exceeded() {
+    let b = backend().await;
+    let q = b.queue("quota").await;
+    let proxy = Proxy::start(b.upstream()).await;
+    proxy.inject(|m, p| m == "POST" && p.contains("/messages"), 403, &[], 2);
+    let via = b.through(&proxy);
+    let err = via
+        .publish(&Destination::queue(&q), Message::new("x"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::QuotaExceeded { .. }), "{err:?}");
+    assert!(
+        std::error::Error::source(&err).is_some(),
+        "the HTTP answer is kept"
+    );
+    let res = via
+        .publish_batch(&Destination::queue(&q), vec![Message::new("y")])
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            res[0].as_ref().map_err(Error::inner),
+            Err(Error::QuotaExceeded { .. })
+        ),
+        "{res:?}"
+    );
+}
+
+/// Throttling (429/503 with `Retry-After`) is transient and says when to come back.
+#[tokio::test]
+async fn throttling_is_transient_and_says_when_to_retry() {
+    let b = backend().await;
+    let q = b.queue("busy").await;
+    let proxy = Proxy::start(b.upstream()).await;
+    proxy.inject(
+        |m, p| m == "POST" && p.contains("/messages"),
+        503,
+        &[("retry-after", "7")],
+        1,
+    );
+    proxy.inject(
+        |m, p| m == "POST" && p.contains("/messages"),
+        429,
+        &[("retry-after", "3")],
+        1,
+    );
+    let via = b.through(&proxy);
+    for expected in [7, 3] {
+        let err = via
+            .publish(&Destination::queue(&q), Message::new("x"))
+            .await
+            .unwrap_err();
+        assert!(err.is_transient(), "{err:?}");
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(expected)));
+    }
+}
+
+/// Issue 11, defect 1: values that are numbers travel as numbers ("Message Headers and
+/// Properties": an unquoted integer is an Int64, a floating-point number a Double), so a
+/// numeric filter ("Subscription Rule SQL Filter Syntax") compares numbers and matches,
+/// instead of failing on a string and dead-lettering; a string that looks like a number
+/// but is not one in plain form (`007`) stays a string.
+#[tokio::test]
+async fn numeric_filters_match_numbers() {
+    let b = backend().await;
+    let topic = b
+        .filtered_subscription(
+            "num",
+            serde_json::json!({"amount": [{"numeric": [">=", 100]}], "code": ["007", "x"]}),
+        )
+        .await;
+    let send = |amount: &str, code: &str| {
+        Message::new(format!("{amount}/{code}"))
+            .with_attribute("amount", amount)
+            .with_attribute("code", code)
+    };
+    b.publish(&Destination::topic(&topic), send("150", "007"))
+        .await
+        .unwrap();
+    b.publish_batch(
+        &Destination::topic(&topic),
+        vec![send("99.5", "x"), send("100.25", "x"), send("150", "y")],
+    )
+    .await
+    .unwrap();
+    let sub = Source::subscription(&topic, "s");
+    let mut bodies = Vec::new();
+    while let Some(d) = b.receive_one(&sub, Duration::from_secs(3)).await.unwrap() {
+        bodies.push(String::from_utf8(d.message().body.clone()).unwrap());
+        d.ack().await.unwrap();
+    }
+    bodies.sort();
+    assert_eq!(bodies, ["100.25/x", "150/007"]);
+    assert!(
+        b.receive_one(&sub.dead_letter(), Duration::from_secs(1))
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing failed the filter"
+    );
+}
+
+/// A filter that compares one attribute with numbers and with strings cannot work on
+/// Service Bus (a number never equals a string; the filter fails): refused, named.
+#[tokio::test]
+async fn a_filter_mixing_numbers_and_strings_on_one_attribute_is_refused() {
+    let b = backend().await;
+    let topic = courier_core::conformance::unique("mixed");
+    let mut sub = courier_core::topology::SubscriptionSpec::new(&topic, "s");
+    sub.filter = Some(serde_json::from_value(serde_json::json!({"code": ["007", 42]})).unwrap());
+    let err = courier_core::Broker::provision(
+        &*b,
+        &courier_core::Topology {
+            topics: vec![courier_core::topology::TopicSpec::new(&topic)],
+            subscriptions: vec![sub],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, Error::Unsupported { .. }) && err.to_string().contains("'code'"),
+        "{err}"
+    );
+}
+
+/// Issue 10, item 4: `_` and `%` in a prefix are literal characters, so `anything-but:
+/// {prefix: test_}` keeps `tests-eu` as memory and SNS do ("Subscription Rule SQL Filter
+/// Syntax": `LIKE … ESCAPE`).
+#[tokio::test]
+async fn prefixes_with_wildcard_characters_match_literally() {
+    let b = backend().await;
+    let topic = b
+        .filtered_subscription(
+            "like",
+            serde_json::json!({"env": [{"anything-but": {"prefix": "test_"}}], "tag": [{"prefix": "50%"}]}),
+        )
+        .await;
+    for (env, tag) in [
+        ("tests-eu", "50%off"),
+        ("test_1", "50%off"),
+        ("prod", "50x"),
+    ] {
+        b.publish(
+            &Destination::topic(&topic),
+            Message::new(format!("{env}/{tag}"))
+                .with_attribute("env", env)
+                .with_attribute("tag", tag),
+        )
+        .await
+        .unwrap();
+    }
+    let sub = Source::subscription(&topic, "s");
+    let mut got = Vec::new();
+    while let Some(d) = b.receive_one(&sub, Duration::from_secs(3)).await.unwrap() {
+        got.push(String::from_utf8(d.message().body.clone()).unwrap());
+        d.ack().await.unwrap();
+    }
+    assert_eq!(got, ["tests-eu/50%off"]);
+}
+
+/// Issue 11, defect 2: the service reads a quoted header value as its content, as is, so
+/// `city = 'Zürich'` and values with `"` or `\` match what was sent. What a header cannot
+/// carry (non-ASCII) goes in the JSON of a batch, where it can.
+#[tokio::test]
+async fn values_match_filters_as_they_were_sent() {
+    let b = backend().await;
+    let quote = r#"say "hi" \o/"#;
+    let topic = b
+        .filtered_subscription(
+            "text",
+            serde_json::json!({"city": ["Zürich"], "quote": [quote]}),
+        )
+        .await;
+    let m = |body: &str| {
+        Message::new(body.to_owned())
+            .with_attribute("city", "Zürich")
+            .with_attribute("quote", quote)
+    };
+    b.publish(&Destination::topic(&topic), m("single"))
+        .await
+        .unwrap();
+    b.publish_batch(&Destination::topic(&topic), vec![m("batch")])
+        .await
+        .unwrap();
+    let sub = Source::subscription(&topic, "s");
+    let mut got = Vec::new();
+    while let Some(d) = b.receive_one(&sub, Duration::from_secs(3)).await.unwrap() {
+        assert_eq!(d.message().attributes["city"], "Zürich");
+        assert_eq!(d.message().attributes["quote"], quote);
+        got.push(String::from_utf8(d.message().body.clone()).unwrap());
+        d.ack().await.unwrap();
+    }
+    got.sort();
+    assert_eq!(got, ["batch", "single"]);
+}
+
+fn config(endpoint: &str, allow: bool) -> AzureConfig {
+    AzureConfig {
+        connection_string: Some(Secret::new(
+            "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=c2VjcmV0",
+        )),
+        endpoint: Some(endpoint.to_owned()),
+        allow_insecure_endpoint: allow,
+    }
+}
+
+/// Issue 10, item 13: a SAS token is a bearer credential; plain `http://` to another host
+/// sends it in clear, so it is refused unless explicitly allowed.
+#[test]
+fn an_insecure_endpoint_is_refused_unless_allowed() {
+    let err = AzureBroker::connect(&config("http://192.0.2.7:8080", false)).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, Error::InvalidConfig { .. }), "{err:?}");
+    assert!(
+        text.contains("allow_insecure_endpoint") && text.contains("192.0.2.7"),
+        "{text}"
+    );
+    assert!(!text.contains("c2VjcmV0"), "no key in errors: {text}");
+    for fine in [
+        ("http://192.0.2.7:8080", true),
+        ("http://127.0.0.1:8080", false),
+        ("http://[::1]:8080", false),
+        ("http://localhost:8080", false),
+        ("https://sb.example.com", false),
+    ] {
+        AzureBroker::connect(&config(fine.0, fine.1)).unwrap_or_else(|e| panic!("{fine:?}: {e}"));
+    }
+}
