@@ -99,3 +99,80 @@ fn urls_get_another_database() {
     );
     assert_eq!(with_dbname("host=h user=u", "x"), "host=h user=u dbname=x");
 }
+
+/// A publisher that records what it was asked to publish, in order, and fails entries
+/// when `fail` says so (given the message and how many times it was offered before).
+pub struct Recorder {
+    pub published: parking_lot::Mutex<Vec<(courier_core::Destination, courier_core::Message)>>,
+    offered: parking_lot::Mutex<std::collections::HashMap<Vec<u8>, u32>>,
+    fail: Box<dyn Fn(&courier_core::Message, u32) -> Option<courier_core::Error> + Send + Sync>,
+    pub delay: std::time::Duration,
+}
+
+impl Recorder {
+    pub fn new() -> Self {
+        Self::failing(|_, _| None)
+    }
+
+    pub fn failing(
+        fail: impl Fn(&courier_core::Message, u32) -> Option<courier_core::Error>
+            + Send
+            + Sync
+            + 'static,
+    ) -> Self {
+        Recorder {
+            published: Default::default(),
+            offered: Default::default(),
+            fail: Box::new(fail),
+            delay: std::time::Duration::ZERO,
+        }
+    }
+
+    /// The bodies published, as text, in order.
+    pub fn bodies(&self) -> Vec<String> {
+        self.published
+            .lock()
+            .iter()
+            .map(|(_, m)| String::from_utf8_lossy(&m.body).into_owned())
+            .collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl courier_core::Publisher for Recorder {
+    async fn publish(
+        &self,
+        destination: &courier_core::Destination,
+        message: courier_core::Message,
+    ) -> courier_core::Result<String> {
+        let mut r = self.publish_batch(destination, vec![message]).await?;
+        r.remove(0)
+    }
+
+    async fn publish_batch(
+        &self,
+        destination: &courier_core::Destination,
+        messages: Vec<courier_core::Message>,
+    ) -> courier_core::Result<Vec<courier_core::Result<String>>> {
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        let mut out = Vec::new();
+        for m in messages {
+            let n = {
+                let mut offered = self.offered.lock();
+                let n = offered.entry(m.body.clone()).or_insert(0);
+                *n += 1;
+                *n - 1
+            };
+            match (self.fail)(&m, n) {
+                Some(e) => out.push(Err(e)),
+                None => {
+                    self.published.lock().push((destination.clone(), m));
+                    out.push(Ok(format!("m-{n}")));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
