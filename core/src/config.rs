@@ -12,11 +12,14 @@
 //! [azure]
 //! connection_string = "Endpoint=sb://NS.servicebus.windows.net/;SharedAccessKeyName=…;SharedAccessKey=…"
 //! endpoint = "http://127.0.0.1:9090"   # optional: send requests to a local server
+//!
+//! [postgres]                   # the outbox and the durable idempotency store
+//! url = "postgres://app:…@127.0.0.1:5432/shop"
 //! ```
 //!
 //! Environment variables override the file: `COURIER_PROVIDER`, `COURIER_TOPOLOGY`,
 //! `COURIER_AWS_REGION`, `COURIER_AWS_ENDPOINT_URL`, `COURIER_AWS_PROFILE`,
-//! `COURIER_AZURE_CONNECTION_STRING`, `COURIER_AZURE_ENDPOINT`.
+//! `COURIER_AZURE_CONNECTION_STRING`, `COURIER_AZURE_ENDPOINT`, `COURIER_POSTGRES_URL`.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -127,6 +130,15 @@ pub struct AzureConfig {
     pub endpoint: Option<String>,
 }
 
+/// PostgreSQL settings (the outbox and the durable idempotency store).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresConfig {
+    /// `postgres://user:password@host:port/dbname` (or libpq's `key=value` form); secret,
+    /// since it may hold the password.
+    pub url: Option<Secret>,
+}
+
 /// Everything `courier::connect` needs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -142,9 +154,12 @@ pub struct Config {
     /// Azure settings.
     #[serde(default)]
     pub azure: AzureConfig,
+    /// PostgreSQL settings.
+    #[serde(default)]
+    pub postgres: PostgresConfig,
 }
 
-const ENV_VARS: [&str; 7] = [
+const ENV_VARS: [&str; 8] = [
     "COURIER_PROVIDER",
     "COURIER_TOPOLOGY",
     "COURIER_AWS_REGION",
@@ -152,6 +167,7 @@ const ENV_VARS: [&str; 7] = [
     "COURIER_AWS_PROFILE",
     "COURIER_AZURE_CONNECTION_STRING",
     "COURIER_AZURE_ENDPOINT",
+    "COURIER_POSTGRES_URL",
 ];
 
 impl Config {
@@ -236,6 +252,7 @@ impl Config {
                     self.azure.connection_string = Some(Secret::new(value))
                 }
                 "COURIER_AZURE_ENDPOINT" => self.azure.endpoint = Some(value),
+                "COURIER_POSTGRES_URL" => self.postgres.url = Some(Secret::new(value)),
                 // Read by the tests, the Lambda functions and the example shop, not here.
                 other
                     if ["COURIER_TEST_", "COURIER_LAMBDA_", "COURIER_SHOP_"]
@@ -359,6 +376,11 @@ mod tests {
     fn secrets_never_print() {
         let mut c = Config::default();
         c.azure.connection_string = Some(Secret::new("SharedAccessKey=s3cr3t"));
+        c.apply_env([(
+            "COURIER_POSTGRES_URL".to_owned(),
+            "postgres://app:s3cr3t@db/shop".to_owned(),
+        )])
+        .unwrap();
         let shown = format!("{c:?} {}", c.azure.connection_string.as_ref().unwrap());
         assert!(!shown.contains("s3cr3t"), "{shown}");
     }
