@@ -6,7 +6,6 @@
 //! (default 2000 orders, 2 interleaved rounds, 8 concurrent writers; medians reported).
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::sync::Arc;

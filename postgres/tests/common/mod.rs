@@ -100,12 +100,16 @@ fn urls_get_another_database() {
     assert_eq!(with_dbname("host=h user=u", "x"), "host=h user=u dbname=x");
 }
 
+/// Decides whether an entry fails: given the message and how often it was offered before.
+pub type FailWhen =
+    Box<dyn Fn(&courier_core::Message, u32) -> Option<courier_core::Error> + Send + Sync>;
+
 /// A publisher that records what it was asked to publish, in order, and fails entries
 /// when `fail` says so (given the message and how many times it was offered before).
 pub struct Recorder {
     pub published: parking_lot::Mutex<Vec<(courier_core::Destination, courier_core::Message)>>,
     offered: parking_lot::Mutex<std::collections::HashMap<Vec<u8>, u32>>,
-    fail: Box<dyn Fn(&courier_core::Message, u32) -> Option<courier_core::Error> + Send + Sync>,
+    fail: FailWhen,
     pub delay: std::time::Duration,
 }
 
