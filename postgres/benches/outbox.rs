@@ -76,7 +76,13 @@ async fn write(
 }
 
 /// Publishes `n` messages with `publish_batch` in batches of `batch`; returns msgs/s.
-async fn direct(broker: &AwsBroker, queue: &Destination, first_id: i64, n: i64, batch: usize) -> f64 {
+async fn direct(
+    broker: &AwsBroker,
+    queue: &Destination,
+    first_id: i64,
+    n: i64,
+    batch: usize,
+) -> f64 {
     let messages: Vec<Message> = (first_id..first_id + n)
         .map(|id| order_event(id).to_message().unwrap())
         .collect();
@@ -96,7 +102,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     let arg = |i: usize, default: i64| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
     let (orders, rounds, writers) = (arg(0, 2000), arg(1, 2), arg(2, 8));
     let endpoint = std::env::var("AWS_ENDPOINT_URL")
@@ -160,12 +169,21 @@ async fn main() {
     println!("| writing an order | orders/s | vs plain insert |");
     println!("| --- | ---: | ---: |");
     println!("| plain insert (no event) | {plain:.0} | 1.00 |");
-    println!("| insert + outbox row, one transaction | {outbox:.0} | {:.2} |", outbox / plain);
-    println!("| insert, commit, then publish to SQS | {then_publish:.0} | {:.2} |", then_publish / plain);
+    println!(
+        "| insert + outbox row, one transaction | {outbox:.0} | {:.2} |",
+        outbox / plain
+    );
+    println!(
+        "| insert, commit, then publish to SQS | {then_publish:.0} | {:.2} |",
+        then_publish / plain
+    );
     println!();
     println!("| publishing | msgs/s | vs publish_batch |");
     println!("| --- | ---: | ---: |");
     println!("| `publish_batch` directly (batches of {batch}) | {publish:.0} | 1.00 |");
-    println!("| relay draining the outbox (batches of {batch}) | {relay:.0} | {:.2} |", relay / publish);
+    println!(
+        "| relay draining the outbox (batches of {batch}) | {relay:.0} | {:.2} |",
+        relay / publish
+    );
     t.drop().await;
 }

@@ -42,8 +42,17 @@ async fn write(db: &Database, orders: i64) -> std::result::Result<(), Box<dyn st
     let topic = Destination::topic("orders");
     for id in last + 1..=orders {
         let tx = client.transaction().await?;
-        tx.execute("INSERT INTO crash_orders (id) VALUES ($1)", &[&id])
+        // A killed predecessor's COMMIT may land after this process read where to resume:
+        // that order exists with its event already.
+        let inserted = tx
+            .execute(
+                "INSERT INTO crash_orders (id) VALUES ($1) ON CONFLICT DO NOTHING",
+                &[&id],
+            )
             .await?;
+        if inserted == 0 {
+            continue;
+        }
         let event = Event::new(
             "/crash",
             "OrderPlaced",
