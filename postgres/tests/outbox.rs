@@ -405,3 +405,37 @@ async fn a_hung_broker_times_out_and_the_batch_is_retried() {
     );
     t.drop().await;
 }
+
+#[tokio::test]
+async fn rows_behind_a_key_that_backs_off_are_not_starved() {
+    let t = TestDb::migrated().await;
+    let d = Destination::topic("orders");
+    // "a0" fails and backs off for an hour; more than a batch of "a" rows wait behind it.
+    let stuck: Vec<String> = (0..150).map(|i| format!("a{i}")).collect();
+    enqueue(&t, &d, Some("a"), &stuck).await;
+    enqueue(&t, &d, None, &["free".into()]).await;
+    enqueue(&t, &d, Some("b"), &["b0".into()]).await;
+    let publisher = Arc::new(Recorder::failing(|m, _| {
+        (m.body == b"a0").then(|| Error::transient("a0 refused"))
+    }));
+    let config = RelayConfig {
+        batch_size: 100,
+        backoff: Backoff {
+            base: Duration::from_secs(3600),
+            max: Duration::from_secs(3600),
+            jitter: false,
+        },
+        ..quick()
+    };
+    let relay = Relay::new(t.db.clone(), publisher.clone()).config(config);
+    relay
+        .run(tokio::time::sleep(Duration::from_secs(2)))
+        .await
+        .unwrap();
+    assert_eq!(
+        publisher.bodies(),
+        ["free", "b0"],
+        "a1.. wait for a0; the rest goes out"
+    );
+    t.drop().await;
+}

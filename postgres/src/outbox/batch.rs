@@ -24,14 +24,20 @@ pub(crate) struct BatchOutcome {
     pub(crate) gave_up: u64,
 }
 
-/// Locks up to `$1` available rows, oldest first, skipping rows other relays hold, and
-/// keeps those no earlier pending row of the same key outside this batch precedes.
+/// Locks up to `$1` available rows, oldest first, skipping rows other relays hold and
+/// rows whose key has an earlier row backing off (they cannot go before it, and must not
+/// fill the batch while other keys wait); then keeps those no earlier pending row of the
+/// same key outside this batch precedes (one another relay holds).
 fn select_sql() -> String {
     format!(
         "WITH batch AS (
-            SELECT id FROM courier.outbox
-            WHERE sent_at IS NULL AND failed_at IS NULL AND available_at <= now()
-            ORDER BY id
+            SELECT c.id FROM courier.outbox c
+            WHERE c.sent_at IS NULL AND c.failed_at IS NULL AND c.available_at <= now()
+              AND (c.ordering_key IS NULL OR NOT EXISTS (
+                  SELECT 1 FROM courier.outbox w
+                  WHERE w.ordering_key = c.ordering_key AND w.id < c.id
+                    AND w.sent_at IS NULL AND w.failed_at IS NULL AND w.available_at > now()))
+            ORDER BY c.id
             LIMIT $1
             FOR UPDATE SKIP LOCKED
         )

@@ -283,9 +283,7 @@ impl Relay {
         if outcome.selected > 0 {
             self.stats.record(&outcome);
         }
-        if outcome.selected >= self.config.batch_size {
-            return Ok(Step::More);
-        }
+        // Due even when the relay never runs out of work.
         if Instant::now() >= *next_cleanup {
             let cleaned = clean_sent(&s.client, self.config.retention).await?;
             self.stats
@@ -293,6 +291,9 @@ impl Relay {
                 .cleaned
                 .fetch_add(cleaned, Ordering::Relaxed);
             *next_cleanup = Instant::now() + self.config.cleanup_interval;
+        }
+        if outcome.selected >= self.config.batch_size {
+            return Ok(Step::More);
         }
         if until_empty && outcome.selected == 0 && pending(&s.client).await? == 0 {
             return Ok(Step::Drained);
