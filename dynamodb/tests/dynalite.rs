@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use courier_core::config::AwsConfig;
 use courier_core::worker::{
     handler_fn, Claim, Context, HandlerError, IdempotencyKey, IdempotencyStore, Outcome, Pipeline,
     Router,
@@ -28,20 +27,23 @@ fn endpoint() -> String {
     })
 }
 
+/// An SDK client for dynalite (which accepts any credentials).
+async fn client() -> aws_sdk_dynamodb::Client {
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(endpoint())
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "dynalite",
+        ))
+        .load()
+        .await;
+    aws_sdk_dynamodb::Client::new(&sdk)
+}
+
 /// A store on a new table of its own.
 async fn store() -> DynamoDbIdempotencyStore {
-    // dynalite accepts any credentials; the SDK needs some.
-    std::env::set_var("AWS_ACCESS_KEY_ID", "test");
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
-    let config = AwsConfig {
-        region: Some("us-east-1".into()),
-        endpoint_url: Some(endpoint()),
-        profile: None,
-    };
     let table = format!("idempotency-{}", uuid::Uuid::new_v4().simple());
-    let store = DynamoDbIdempotencyStore::connect(&config, table)
-        .await
-        .unwrap();
+    let store = DynamoDbIdempotencyStore::from_client(client().await, table);
     assert!(
         store.create_table().await.expect("dynalite reachable"),
         "new table"
@@ -152,16 +154,7 @@ async fn a_lease_that_ran_out_and_an_expired_record_can_be_claimed_again() {
 
 #[tokio::test]
 async fn a_missing_table_is_not_found_and_names_it() {
-    let s = store().await;
-    let config = AwsConfig {
-        region: Some("us-east-1".into()),
-        endpoint_url: Some(endpoint()),
-        profile: None,
-    };
-    drop(s);
-    let missing = DynamoDbIdempotencyStore::connect(&config, "no-such-table")
-        .await
-        .unwrap();
+    let missing = DynamoDbIdempotencyStore::from_client(client().await, "no-such-table");
     let e = missing
         .claim(&key("queue:a", "e1"), Duration::from_secs(1))
         .await
@@ -213,12 +206,8 @@ async fn raw_item(
     s: &DynamoDbIdempotencyStore,
     id: &str,
 ) -> std::collections::HashMap<String, AttributeValue> {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(endpoint())
-        .load()
-        .await;
-    aws_sdk_dynamodb::Client::new(&sdk)
+    client()
+        .await
         .get_item()
         .table_name(s.table())
         .key("id", AttributeValue::S(id.to_owned()))
