@@ -31,7 +31,7 @@ start() {
   fi
   install
   local port url
-  port="${COURIER_DYNALITE_PORT:-8600}"
+  port="${COURIER_TEST_DYNALITE_PORT:-8600}"
   while port_busy "$port"; do port=$((port + 1)); done
   url="http://127.0.0.1:$port"
   nohup node "$HOME_DIR/node_modules/dynalite/cli.js" --host 127.0.0.1 --port "$port" \

@@ -39,7 +39,7 @@ start() {
   dir="$(mktemp -d /tmp/courier-postgres.XXXXXX)"
   chmod 755 "$dir"
   if [ "$(id -u)" = 0 ]; then chown postgres "$dir"; fi
-  port="${COURIER_POSTGRES_PORT:-55432}"
+  port="${COURIER_TEST_POSTGRES_PORT:-55432}"
   while port_busy "$port"; do port=$((port + 1)); done
   as_owner "$bin/initdb" -D "$dir/data" -A trust -U postgres --no-sync >"$dir/initdb.log" 2>&1 ||
     { cat "$dir/initdb.log" >&2; exit 1; }
