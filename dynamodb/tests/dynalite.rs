@@ -189,7 +189,7 @@ async fn the_pipeline_acks_a_redelivered_event_as_a_duplicate() {
         .unwrap(),
     );
     let source = Source::subscription("orders", "inventory");
-    let ctx = |n| Context::new(source.clone(), n, format!("m-{n}"), message.clone());
+    let ctx = |n| Context::new(source.clone(), n, &format!("m-{n}"), message.clone());
     assert_eq!(pipeline.process(ctx(1)).await, Outcome::Ack);
     assert_eq!(pipeline.process(ctx(2)).await, Outcome::Duplicate);
     assert_eq!(handled.load(std::sync::atomic::Ordering::SeqCst), 1);

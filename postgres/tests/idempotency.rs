@@ -205,7 +205,7 @@ async fn the_pipeline_with_a_transactional_handler_has_effects_once() {
     );
     let message = Arc::new(event.to_message().unwrap());
     let source = Source::subscription("orders", "inventory");
-    let ctx = |n| Context::new(source.clone(), n, format!("m-{n}"), message.clone());
+    let ctx = |n| Context::new(source.clone(), n, &format!("m-{n}"), message.clone());
     assert_eq!(pipeline.process(ctx(1)).await, Outcome::Ack);
     assert_eq!(pipeline.process(ctx(2)).await, Outcome::Duplicate);
     let rows: Vec<String> = t
