@@ -2,6 +2,9 @@
 //! and the relay's throughput vs `publish_batch` directly — side by side in one run, on a
 //! real PostgreSQL (`COURIER_TEST_POSTGRES_URL`) and LocalStack SQS (`AWS_ENDPOINT_URL`).
 //!
+//! The outbox is also measured with its `NOTIFY` trigger disabled, to show what the relay's
+//! wake-up costs the writers.
+//!
 //! `cargo bench -p courier-postgres --bench outbox -- [ORDERS] [ROUNDS] [WRITERS]`
 //! (default 2000 orders, 2 interleaved rounds, 8 concurrent writers; medians reported).
 
@@ -20,6 +23,8 @@ use courier_postgres::{Outbox, Relay, RelayConfig};
 enum Write {
     Plain,
     Outbox,
+    /// The outbox with its NOTIFY trigger disabled: what the relay's wake-up costs.
+    OutboxQuiet,
     ThenPublish,
 }
 
@@ -57,7 +62,7 @@ async fn write(
                     )
                     .await
                     .unwrap();
-                    if how == Write::Outbox {
+                    if matches!(how, Write::Outbox | Write::OutboxQuiet) {
                         Outbox::enqueue(&tx, &queue, &event).await.unwrap();
                     }
                     tx.commit().await.unwrap();
@@ -135,19 +140,32 @@ async fn main() {
         .await
         .unwrap();
     let batch = RelayConfig::default().batch_size;
-    let (mut plain, mut outbox, mut then_publish, mut relay, mut publish) =
-        (vec![], vec![], vec![], vec![], vec![]);
+    let (mut plain, mut outbox, mut quiet, mut then_publish, mut relay, mut publish) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
     let mut next_id = 0;
     for _ in 0..rounds {
         for (how, out) in [
             (Write::Plain, &mut plain),
             (Write::Outbox, &mut outbox),
+            (Write::OutboxQuiet, &mut quiet),
             (Write::ThenPublish, &mut then_publish),
         ] {
+            let trigger = if how == Write::OutboxQuiet {
+                "DISABLE"
+            } else {
+                "ENABLE"
+            };
+            t.client()
+                .await
+                .batch_execute(&format!(
+                    "ALTER TABLE courier.outbox {trigger} TRIGGER outbox_notify"
+                ))
+                .await
+                .unwrap();
             out.push(write(&t, &broker, &queue, how, next_id, orders, writers).await);
             next_id += orders;
         }
-        // The outbox variant left `orders` rows pending: drain them.
+        // The two outbox variants left `2 * orders` rows pending: drain them.
         let started = Instant::now();
         let report = Relay::new(t.db.clone(), broker.clone())
             .config(RelayConfig {
@@ -157,12 +175,13 @@ async fn main() {
             .drain(std::future::pending())
             .await
             .unwrap();
-        assert_eq!(report.published, orders as u64, "{report}");
-        relay.push(orders as f64 / started.elapsed().as_secs_f64());
+        assert_eq!(report.published, 2 * orders as u64, "{report}");
+        relay.push(2.0 * orders as f64 / started.elapsed().as_secs_f64());
         publish.push(direct(&broker, &queue, next_id, orders, batch).await);
         next_id += orders;
     }
-    let (plain, outbox, then_publish) = (median(plain), median(outbox), median(then_publish));
+    let (plain, outbox, quiet) = (median(plain), median(outbox), median(quiet));
+    let then_publish = median(then_publish);
     let (relay, publish) = (median(relay), median(publish));
     println!("{orders} orders x {rounds} rounds, {writers} writers, PostgreSQL + LocalStack SQS (medians)");
     println!();
@@ -172,6 +191,10 @@ async fn main() {
     println!(
         "| insert + outbox row, one transaction | {outbox:.0} | {:.2} |",
         outbox / plain
+    );
+    println!(
+        "| the same without the NOTIFY trigger (relay polls) | {quiet:.0} | {:.2} |",
+        quiet / plain
     );
     println!(
         "| insert, commit, then publish to SQS | {then_publish:.0} | {:.2} |",
