@@ -103,8 +103,11 @@ pub(crate) async fn demo(env: &Env, topology: &Topology, keep_dead_letters: bool
         keep_dead_letters,
         ..super::demo::DemoOptions::default()
     };
-    let outcome =
-        super::demo::outbox::run(env.broker.clone(), topology, db, &options, log).await?;
+    let outcome = super::demo::outbox::run(env.broker.clone(), topology, db, &options, log).await?;
+    println!(
+        "relay: {}; {} pending in the outbox",
+        outcome.relay, outcome.pending
+    );
     println!(
         "orders of this run: demo_orders.run_id = '{}'",
         outcome.run_id

@@ -134,6 +134,7 @@ pub(crate) async fn run(
     consume(
         broker,
         expected,
+        &ours,
         Arc::new(MemoryIdempotencyStore::default()),
         options,
         log,
@@ -142,10 +143,11 @@ pub(crate) async fn run(
 }
 
 /// Runs the four services as workers until each has settled `expected` messages, then
-/// reads their dead-letter queues.
+/// reads from their dead-letter queues the messages of this run (`ours`: event ids).
 pub(crate) async fn consume(
     broker: Arc<dyn Broker>,
     expected: u64,
+    ours: &HashSet<String>,
     idempotency: Arc<dyn IdempotencyStore>,
     options: &DemoOptions,
     log: Log,
@@ -245,7 +247,7 @@ pub(crate) async fn consume(
     }
     for outcome in &mut outcomes {
         outcome.dead_letters =
-            read_dead_letters(&*broker, &outcome.service, &ours, options.keep_dead_letters).await?;
+            read_dead_letters(&*broker, &outcome.service, ours, options.keep_dead_letters).await?;
     }
     Ok(outcomes)
 }

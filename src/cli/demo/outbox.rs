@@ -4,6 +4,7 @@
 //! what they handled in PostgreSQL (the durable idempotency store). One checkout fails
 //! after its insert and is rolled back: its event never exists.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -56,7 +57,8 @@ pub(crate) async fn run(
             .map(|d| d.as_micros())
             .unwrap_or_default()
     );
-    let expected = write_orders(&db, &run_id, &log).await?;
+    let ours = write_orders(&db, &run_id, &log).await?;
+    let expected = u64::try_from(ours.len()).unwrap_or(u64::MAX);
 
     let relay = Relay::new(db.clone(), broker.clone());
     let (stop, stopped) = oneshot::channel::<()>();
@@ -68,7 +70,7 @@ pub(crate) async fn run(
             .await
     });
     let store = Arc::new(PostgresIdempotencyStore::new(db.clone()));
-    let services = consume(broker, expected, store, options, log.clone()).await;
+    let services = consume(broker, expected, &ours, store, options, log.clone()).await;
     let _ = stop.send(());
     let relay = relaying.await.map_err(|e| Error::Backend {
         message: "the outbox relay panicked".into(),
@@ -84,7 +86,6 @@ pub(crate) async fn run(
         .await
         .map_err(courier::postgres::error)?
         .get(0);
-    log(format!("relay: {relay}; {pending} pending in the outbox"));
     Ok(OutboxDemo {
         run_id,
         services,
@@ -93,15 +94,15 @@ pub(crate) async fn run(
     })
 }
 
-/// Saves the orders with their events (and one rolled-back checkout); returns how many
-/// messages each service will receive.
-async fn write_orders(db: &Database, run_id: &str, log: &Log) -> Result<u64> {
+/// Saves the orders with their events (and one rolled-back checkout); returns the ids of
+/// the messages each service will receive.
+async fn write_orders(db: &Database, run_id: &str, log: &Log) -> Result<HashSet<String>> {
     let pg = courier::postgres::error;
     let mut client = db.connect().await?;
     client.batch_execute(ORDERS_TABLE).await.map_err(pg)?;
     let topic = Destination::topic(TOPIC);
     let declined = OrderCreated::new("order-1006", "MUG-RED", 1, 1250);
-    let mut committed = 0;
+    let mut ours = HashSet::new();
     for order in orders().into_iter().chain([declined]) {
         let tx = client.transaction().await.map_err(pg)?;
         let total = i64::try_from(order.total_cents).unwrap_or(i64::MAX);
@@ -114,6 +115,7 @@ async fn write_orders(db: &Database, run_id: &str, log: &Log) -> Result<u64> {
         let id = order.order_id.clone();
         let event = Event::new("/shop/checkout", ORDER_CREATED, order).with_subject(id.clone());
         Outbox::enqueue(&tx, &topic, &event).await?;
+        let event_id = event.id.clone();
         if id == "order-1006" {
             tx.rollback().await.map_err(pg)?;
             log(format!(
@@ -121,17 +123,18 @@ async fn write_orders(db: &Database, run_id: &str, log: &Log) -> Result<u64> {
             ));
         } else {
             tx.commit().await.map_err(pg)?;
-            committed += 1;
+            ours.insert(event_id);
             log(format!(
                 "{id}: saved with its OrderCreated in one transaction"
             ));
         }
     }
     let mut malformed = Event::new("/shop/legacy-import", ORDER_CREATED, ()).to_message()?;
+    ours.extend(malformed.message_id.clone());
     malformed.body = br#"{"order_id": "order-1007", "items": "#.to_vec();
     let tx = client.transaction().await.map_err(pg)?;
     Outbox::enqueue_message(&tx, &topic, &malformed).await?;
     tx.commit().await.map_err(pg)?;
     log("a legacy import wrote a malformed OrderCreated (truncated JSON body)".to_owned());
-    Ok(committed + 1)
+    Ok(ours)
 }
