@@ -6,11 +6,18 @@
 #     azure-standin/tests/sdk/requirements.txt) into .tools/venv: the stand-in is held to it;
 #   - installs LocalStack (pinned, from PyPI) into .localstack/ and starts it on a free
 #     loopback port (stopped again at the end if this script started it);
+#   - creates a throwaway PostgreSQL cluster (scripts/postgres.sh) and starts dynalite, a
+#     DynamoDB-API server from npm (scripts/dynalite.sh), each on a free loopback port
+#     (stopped again at the end if this script started them; an existing
+#     COURIER_TEST_POSTGRES_URL / COURIER_TEST_DYNAMODB_URL is used instead);
 #   - cargo fmt --check, clippy with warnings as errors, and cargo test for the whole
 #     workspace: unit tests, the conformance suite on memory and on LocalStack, the CLI.
 # Usage: ./scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# What this script started, stopped again on exit (newest first).
+stops=()
+trap 'for ((i=${#stops[@]}-1; i>=0; i--)); do ${stops[i]} >/dev/null || true; done' EXIT
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
@@ -37,11 +44,29 @@ if ! [ -f .localstack/localstack.pid ] || ! kill -0 "$(cat .localstack/localstac
 fi
 url="$(./localstack/start.sh | tail -n 1)"
 if [ "$started_here" = 1 ]; then
-  trap './localstack/stop.sh >/dev/null' EXIT
+  stops+=(./localstack/stop.sh)
 fi
 echo "LocalStack at $url"
 export COURIER_TEST_LOCALSTACK_URL="$url" AWS_ENDPOINT_URL="$url"
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
+
+echo "==> PostgreSQL (outbox, idempotency)"
+if [ -z "${COURIER_TEST_POSTGRES_URL:-}" ]; then
+  out="$(./scripts/postgres.sh start)"
+  COURIER_TEST_POSTGRES_URL="$(tail -n 1 <<<"$out")"
+  grep -q "already running" <<<"$out" || stops+=("./scripts/postgres.sh stop")
+fi
+export COURIER_TEST_POSTGRES_URL
+echo "PostgreSQL at $COURIER_TEST_POSTGRES_URL"
+
+echo "==> dynalite (DynamoDB API)"
+if [ -z "${COURIER_TEST_DYNAMODB_URL:-}" ]; then
+  out="$(./scripts/dynalite.sh start)"
+  COURIER_TEST_DYNAMODB_URL="$(tail -n 1 <<<"$out")"
+  grep -q "already running" <<<"$out" || stops+=("./scripts/dynalite.sh stop")
+fi
+export COURIER_TEST_DYNAMODB_URL
+echo "dynalite at $COURIER_TEST_DYNAMODB_URL"
 
 echo "==> cargo test"
 cargo test --workspace --all-features

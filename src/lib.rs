@@ -39,6 +39,10 @@ pub mod prelude {
     pub use courier_core::prelude::*;
 }
 
+/// The transactional outbox and durable idempotency on PostgreSQL (feature `postgres`).
+#[cfg(feature = "postgres")]
+pub use courier_postgres as postgres;
+
 /// The README's examples, compiled as doc tests so that they stay true.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

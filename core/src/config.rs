@@ -13,12 +13,15 @@
 //! connection_string = "Endpoint=sb://NS.servicebus.windows.net/;SharedAccessKeyName=…;SharedAccessKey=…"
 //! endpoint = "http://127.0.0.1:9090"   # optional: send requests to a local server
 //! allow_insecure_endpoint = false       # plain http:// to a non-loopback host sends SAS tokens in clear
+//!
+//! [postgres]                   # the outbox and the durable idempotency store
+//! url = "postgres://app:…@127.0.0.1:5432/shop"
 //! ```
 //!
 //! Environment variables override the file: `COURIER_PROVIDER`, `COURIER_TOPOLOGY`,
 //! `COURIER_AWS_REGION`, `COURIER_AWS_ENDPOINT_URL`, `COURIER_AWS_PROFILE`,
 //! `COURIER_AZURE_CONNECTION_STRING`, `COURIER_AZURE_ENDPOINT`,
-//! `COURIER_AZURE_ALLOW_INSECURE_ENDPOINT` (`true`/`false`).
+//! `COURIER_AZURE_ALLOW_INSECURE_ENDPOINT` (`true`/`false`), `COURIER_POSTGRES_URL`.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -134,6 +137,15 @@ pub struct AzureConfig {
     pub allow_insecure_endpoint: bool,
 }
 
+/// PostgreSQL settings (the outbox and the durable idempotency store).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresConfig {
+    /// `postgres://user:password@host:port/dbname` (or libpq's `key=value` form); secret,
+    /// since it may hold the password.
+    pub url: Option<Secret>,
+}
+
 /// Everything `courier::connect` needs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -149,9 +161,12 @@ pub struct Config {
     /// Azure settings.
     #[serde(default)]
     pub azure: AzureConfig,
+    /// PostgreSQL settings.
+    #[serde(default)]
+    pub postgres: PostgresConfig,
 }
 
-const ENV_VARS: [&str; 8] = [
+const ENV_VARS: &[&str] = &[
     "COURIER_PROVIDER",
     "COURIER_TOPOLOGY",
     "COURIER_AWS_REGION",
@@ -160,6 +175,7 @@ const ENV_VARS: [&str; 8] = [
     "COURIER_AZURE_CONNECTION_STRING",
     "COURIER_AZURE_ENDPOINT",
     "COURIER_AZURE_ALLOW_INSECURE_ENDPOINT",
+    "COURIER_POSTGRES_URL",
 ];
 
 impl Config {
@@ -255,6 +271,7 @@ impl Config {
                         }
                     }
                 }
+                "COURIER_POSTGRES_URL" => self.postgres.url = Some(Secret::new(value)),
                 // Read by the tests, the Lambda functions and the example shop, not here.
                 other
                     if ["COURIER_TEST_", "COURIER_LAMBDA_", "COURIER_SHOP_"]
@@ -398,6 +415,11 @@ mod tests {
     fn secrets_never_print() {
         let mut c = Config::default();
         c.azure.connection_string = Some(Secret::new("SharedAccessKey=s3cr3t"));
+        c.apply_env([(
+            "COURIER_POSTGRES_URL".to_owned(),
+            "postgres://app:s3cr3t@db/shop".to_owned(),
+        )])
+        .unwrap();
         let shown = format!("{c:?} {}", c.azure.connection_string.as_ref().unwrap());
         assert!(!shown.contains("s3cr3t"), "{shown}");
     }

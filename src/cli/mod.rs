@@ -4,6 +4,8 @@ mod demo;
 mod dlq;
 #[cfg(feature = "aws")]
 mod lambda;
+#[cfg(feature = "postgres")]
+mod outbox;
 mod publish;
 mod receive;
 mod request;
@@ -52,6 +54,10 @@ enum Command {
         /// Leave dead-lettered messages in their queues instead of removing them.
         #[arg(long)]
         keep_dead_letters: bool,
+        /// Write the orders to PostgreSQL and publish through the transactional outbox
+        /// (needs COURIER_POSTGRES_URL; feature `postgres`).
+        #[arg(long)]
+        outbox: bool,
     },
     /// Create what the topology names (idempotent).
     Provision,
@@ -73,6 +79,10 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:9354")]
         listen: std::net::SocketAddr,
     },
+    /// The transactional outbox on PostgreSQL (feature `postgres`).
+    #[cfg(feature = "postgres")]
+    #[command(subcommand)]
+    Outbox(outbox::OutboxCommand),
     /// Run Lambda functions locally (feature `aws`).
     #[cfg(feature = "aws")]
     #[command(subcommand)]
@@ -167,9 +177,18 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
     }
     let env = Env::new(&cli).await?;
     match cli.command {
-        Command::Demo { keep_dead_letters } => {
+        Command::Demo {
+            keep_dead_letters,
+            outbox,
+        } => {
             // The demo needs nothing: without a topology it uses the example.
             let topology = env.topology()?.unwrap_or_else(Topology::example);
+            if outbox {
+                #[cfg(feature = "postgres")]
+                return outbox::demo(&env, &topology, keep_dead_letters).await;
+                #[cfg(not(feature = "postgres"))]
+                anyhow::bail!("--outbox needs courier built with the `postgres` feature");
+            }
             run_demo(&env, &topology, keep_dead_letters).await
         }
         Command::Provision => {
@@ -187,6 +206,8 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
         Command::Request(args) => request::run(&env, args).await,
         Command::Dlq(command) => dlq::run(&env, command).await,
         Command::Stats(args) => stats::run(&env, args).await,
+        #[cfg(feature = "postgres")]
+        Command::Outbox(cmd) => outbox::run(&env, cmd).await,
         #[cfg(feature = "aws")]
         Command::Lambda(cmd) => lambda::run(&env, cmd).await,
         #[cfg(feature = "azure-standin")]
@@ -201,14 +222,24 @@ async fn run_demo(env: &Env, topology: &Topology, keep_dead_letters: bool) -> Re
         ..DemoOptions::default()
     };
     let outcomes = demo::run(env.broker.clone(), topology, &options, log).await?;
+    print_outcomes(env, &outcomes, keep_dead_letters);
+    Ok(())
+}
+
+/// The demo's summary and dead letters.
+pub(crate) fn print_outcomes(
+    env: &Env,
+    outcomes: &[demo::ServiceOutcome],
+    keep_dead_letters: bool,
+) {
     println!();
     println!("summary ({} provider):", env.broker.name());
-    for o in &outcomes {
+    for o in outcomes {
         println!("  {:<13} {}", o.service, o.report);
     }
     println!();
     println!("dead-letter queues:");
-    for o in &outcomes {
+    for o in outcomes {
         if o.dead_letters.is_empty() {
             println!("  {TOPIC}/{:<13} (empty)", o.service, TOPIC = demo::TOPIC);
         }
@@ -219,7 +250,6 @@ async fn run_demo(env: &Env, topology: &Topology, keep_dead_letters: bool) -> Re
     if !keep_dead_letters {
         println!("(dead letters were read and removed; pass --keep-dead-letters to leave them)");
     }
-    Ok(())
 }
 
 #[cfg(feature = "azure-standin")]

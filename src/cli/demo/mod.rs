@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use courier::event::attr;
-use courier::worker::{Backoff, MemoryIdempotencyStore, Worker, WorkerReport};
+use courier::worker::{Backoff, IdempotencyStore, MemoryIdempotencyStore, Worker, WorkerReport};
 use courier::{Broker, Destination, Error, Event, PublisherExt, Result, Source, Topology};
 pub(crate) use courier_shop as shop;
 use shop::{Inventory, Log, Notification, OrderCreated, Payment, Shipping, ORDER_CREATED};
@@ -52,7 +52,7 @@ impl Default for DemoOptions {
     }
 }
 
-fn check_topology(topology: &Topology) -> Result<()> {
+pub(crate) fn check_topology(topology: &Topology) -> Result<()> {
     let missing: Vec<String> = std::iter::once(TOPIC.to_owned())
         .filter(|t| topology.topic(t).is_none())
         .map(|t| format!("topic '{t}'"))
@@ -83,6 +83,17 @@ fn check_topology(topology: &Topology) -> Result<()> {
     }
 }
 
+/// The demo's orders: one names an unknown SKU, one's payment times out once.
+pub(crate) fn orders() -> [OrderCreated; 5] {
+    [
+        OrderCreated::new("order-1001", "MUG-RED", 2, 1250),
+        OrderCreated::new("order-1002", "SHIRT-M", 1, 2900),
+        OrderCreated::new("order-1003", "MUG-BLUE", 3, 1250),
+        OrderCreated::new("order-1004", "GHOST-42", 1, 999),
+        OrderCreated::new("order-1005", "MUG-RED", 1, 1250),
+    ]
+}
+
 /// Runs the demo on `broker`, reporting each step through `log`.
 pub(crate) async fn run(
     broker: Arc<dyn Broker>,
@@ -99,13 +110,7 @@ pub(crate) async fn run(
         report.count(&courier::ProvisionAction::Unchanged)
     ));
 
-    let orders = [
-        OrderCreated::new("order-1001", "MUG-RED", 2, 1250),
-        OrderCreated::new("order-1002", "SHIRT-M", 1, 2900),
-        OrderCreated::new("order-1003", "MUG-BLUE", 3, 1250),
-        OrderCreated::new("order-1004", "GHOST-42", 1, 999),
-        OrderCreated::new("order-1005", "MUG-RED", 1, 1250),
-    ];
+    let orders = orders();
     let events: Vec<Event<OrderCreated>> = orders
         .iter()
         .map(|o| {
@@ -131,7 +136,27 @@ pub(crate) async fn run(
     broker.publish(&topic, malformed).await?;
     log("published a malformed OrderCreated (truncated JSON body)".to_owned());
     let expected = u64::try_from(events.len()).unwrap_or(u64::MAX) + 1;
+    consume(
+        broker,
+        expected,
+        &ours,
+        Arc::new(MemoryIdempotencyStore::default()),
+        options,
+        log,
+    )
+    .await
+}
 
+/// Runs the four services as workers until each has settled `expected` messages, then
+/// reads from their dead-letter queues the messages of this run (`ours`: event ids).
+pub(crate) async fn consume(
+    broker: Arc<dyn Broker>,
+    expected: u64,
+    ours: &HashSet<String>,
+    idempotency: Arc<dyn IdempotencyStore>,
+    options: &DemoOptions,
+    log: Log,
+) -> Result<Vec<ServiceOutcome>> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut running = Vec::new();
     for service in SERVICES {
@@ -145,7 +170,7 @@ pub(crate) async fn run(
                 max: Duration::from_secs(2),
                 jitter: true,
             })
-            .idempotency(Arc::new(MemoryIdempotencyStore::default()));
+            .idempotency(idempotency.clone());
         let worker = match service {
             "inventory" => worker.handle(ORDER_CREATED, Inventory::new(log.clone())),
             "payment" => worker.handle(
@@ -227,7 +252,7 @@ pub(crate) async fn run(
     }
     for outcome in &mut outcomes {
         outcome.dead_letters =
-            read_dead_letters(&*broker, &outcome.service, &ours, options.keep_dead_letters).await?;
+            read_dead_letters(&*broker, &outcome.service, ours, options.keep_dead_letters).await?;
     }
     request::run(broker.clone(), log.clone()).await?;
     Ok(outcomes)
@@ -282,6 +307,9 @@ async fn read_dead_letters(
 }
 
 mod request;
+
+#[cfg(feature = "postgres")]
+pub(crate) mod outbox;
 
 #[cfg(test)]
 mod tests;
