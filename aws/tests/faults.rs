@@ -413,3 +413,78 @@ fn configuration_mistakes_are_named_and_never_transient() {
     );
     assert!(fine.starts_with("NotFound"), "{fine}");
 }
+
+/// Not a test of its own: [`a_program_that_stops_its_worker_hides_nothing_from_the_next`]
+/// runs it as a separate program. Runs a worker on `COURIER_TEST_QUEUE` for half a
+/// second, stops it, and exits.
+#[tokio::test]
+#[ignore = "run by a_program_that_stops_its_worker_hides_nothing_from_the_next as a program of its own"]
+async fn child_runs_a_worker_briefly() {
+    use courier_core::worker::{handler_fn, HandlerError, Worker};
+    let queue = std::env::var("COURIER_TEST_QUEUE").expect("COURIER_TEST_QUEUE");
+    let b = AwsBroker::connect(&AwsConfig::default())
+        .await
+        .expect("connect");
+    let worker =
+        Worker::new(
+            std::sync::Arc::new(b) as std::sync::Arc<dyn Broker>,
+            Source::queue(queue),
+        )
+        .poll_wait(Duration::from_secs(5))
+        .handle(
+            "T",
+            handler_fn(
+                |_e: courier_core::Event<serde_json::Value>, _ctx| async move {
+                    Ok::<(), HandlerError>(())
+                },
+            ),
+        );
+    let report = worker
+        .run(tokio::time::sleep(Duration::from_millis(500)))
+        .await;
+    println!("OUTCOME: {report:?}");
+}
+
+/// A program that stops its worker and exits leaves no long poll behind to take the next
+/// message: SQS hands messages to a long poll whose caller has gone, hiding them for the
+/// visibility timeout (the first run of a program published right after an earlier one
+/// stopped took 31 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_program_that_stops_its_worker_hides_nothing_from_the_next() {
+    let b = AwsBroker::from_sdk_config(&sdk_config(&support::localstack(), None, None).await);
+    let name = unique("stopw");
+    b.provision(&Topology {
+        queues: vec![QueueSpec::new(&name)],
+        ..Topology::default()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("LocalStack at {}: {e}", support::localstack()));
+    let (endpoint, queue) = (support::localstack(), name.clone());
+    let outcome = tokio::task::spawn_blocking(move || {
+        run_child(
+            "child_runs_a_worker_briefly",
+            &[
+                ("AWS_REGION", "us-east-1"),
+                ("AWS_ENDPOINT_URL", &endpoint),
+                ("AWS_ACCESS_KEY_ID", "test"),
+                ("AWS_SECRET_ACCESS_KEY", "test"),
+                ("COURIER_TEST_QUEUE", &queue),
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    assert!(outcome.starts_with("Ok("), "the worker ran: {outcome}");
+    b.publish(&Destination::queue(&name), Message::new("next"))
+        .await
+        .unwrap();
+    let got = b
+        .receive(&Source::queue(&name), 1, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        got.len(),
+        1,
+        "the message came within 10 s, not after the 30 s visibility timeout"
+    );
+}
