@@ -138,6 +138,11 @@ async fn a_hung_connection_becomes_a_transient_error_within_the_timeouts() {
     .expect("the call gives up on its own")
     .expect_err("nothing answers");
     assert!(e.is_transient(), "{e:#?}");
+    let chain = display_chain(&e);
+    assert!(
+        chain.contains("no answer in time") && chain.contains("timeout"),
+        "says what timed out: {chain}"
+    );
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "gave up after the 2 s operation timeout, not {:?}",
