@@ -127,7 +127,7 @@ async fn a_sigkilled_cli_relay_loses_nothing_on_localstack() {
     let broker = AwsBroker::connect(&AwsConfig {
         region: Some("us-east-1".into()),
         endpoint_url: Some(localstack()),
-        profile: None,
+        ..AwsConfig::default()
     })
     .await
     .unwrap();

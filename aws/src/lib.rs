@@ -12,89 +12,120 @@
 //! | FIFO group / dedup | MessageGroupId / MessageDeduplicationId (default: the message id) |
 //!
 //! Credentials, region and endpoint come from the standard AWS chain (`AWS_REGION`,
-//! `AWS_ENDPOINT_URL`, profiles, roles) unless [`AwsConfig`] sets them. How attributes fit
-//! in SQS's limit of 10 is described in [`wire`].
+//! `AWS_ENDPOINT_URL`, profiles, roles) unless [`AwsConfig`](courier_core::config::AwsConfig)
+//! sets them. Every call has an operation and an attempt timeout
+//! ([`connect::DEFAULT_OPERATION_TIMEOUT`], [`connect::DEFAULT_ATTEMPT_TIMEOUT`] unless
+//! configured): a call that hangs fails as a transient error. How attributes fit in SQS's
+//! limit of 10 is described in [`wire`].
 #![deny(missing_docs, unreachable_pub, rustdoc::broken_intra_doc_links)]
 
+mod acks;
+pub mod connect;
+mod entities;
 mod error;
 pub mod names;
 mod provision;
 mod publish;
 mod receive;
 pub mod redrive;
-mod resolve;
+mod settle;
 pub mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use courier_core::config::AwsConfig;
+use aws_config::SdkConfig;
 use courier_core::{
-    Broker, Capabilities, Consumer, Delivery, Destination, Error, Message, ProvisionReport,
-    Publisher, Result, Source, Topology,
+    Broker, Capabilities, Consumer, Delivery, Destination, Message, ProvisionReport, Publisher,
+    Result, Source, Topology,
 };
+
+use acks::AckBatcher;
+use connect::Timeouts;
+use entities::Entities;
 
 /// Longest delay SQS applies to one message.
 pub const MAX_DELAY: Duration = Duration::from_secs(900);
 
-/// The SQS + SNS broker. Cheap to clone; clones share clients and caches.
+/// The SQS + SNS broker. Cheap to clone; clones share clients, lookups and ack batches.
 #[derive(Clone)]
 pub struct AwsBroker {
-    inner: Arc<resolve::Inner>,
+    sqs: aws_sdk_sqs::Client,
+    sns: aws_sdk_sns::Client,
+    entities: Arc<Entities>,
+    acks: Arc<AckBatcher>,
+    /// Dead-letter queues of source queues, from their RedrivePolicy.
     redrive: Arc<redrive::Targets>,
+    /// The longest long poll of one ReceiveMessage: it must fit in an attempt.
+    long_poll: Duration,
 }
 
 impl std::fmt::Debug for AwsBroker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AwsBroker").finish_non_exhaustive()
+        f.debug_struct("AwsBroker")
+            .field("long_poll", &self.long_poll)
+            .finish_non_exhaustive()
     }
 }
 
 impl AwsBroker {
-    /// Loads the standard AWS configuration chain, with `config`'s settings on top.
-    pub async fn connect(config: &AwsConfig) -> Result<Self> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        if let Some(region) = &config.region {
-            loader = loader.region(Region::new(region.clone()));
-        }
-        if let Some(profile) = &config.profile {
-            loader = loader.profile_name(profile);
-        }
-        if let Some(url) = &config.endpoint_url {
-            loader = loader.endpoint_url(url);
-        }
-        let sdk = loader.load().await;
-        if sdk.region().is_none() {
-            return Err(Error::invalid_config(
-                "no AWS region: set [aws] region in courier.toml, COURIER_AWS_REGION, AWS_REGION, or a profile's region",
-            ));
-        }
-        Ok(Self::from_sdk_config(&sdk))
-    }
-
-    /// A broker on an already loaded SDK configuration.
+    /// A broker on an already loaded SDK configuration. Its operation and attempt
+    /// timeouts are kept; those it does not set get courier's defaults.
     pub fn from_sdk_config(sdk: &SdkConfig) -> Self {
-        Self::from_clients(aws_sdk_sqs::Client::new(sdk), aws_sdk_sns::Client::new(sdk))
+        Self::with_timeouts(sdk, Timeouts::default())
     }
 
-    /// A broker on these clients.
+    fn with_timeouts(sdk: &SdkConfig, timeouts: Timeouts) -> Self {
+        let timeouts = timeouts.applied_to(sdk.timeout_config());
+        let sqs = aws_sdk_sqs::config::Builder::from(sdk)
+            .timeout_config(timeouts.clone())
+            .build();
+        let sns = aws_sdk_sns::config::Builder::from(sdk)
+            .timeout_config(timeouts)
+            .build();
+        Self::assemble(
+            aws_sdk_sqs::Client::from_conf(sqs),
+            aws_sdk_sns::Client::from_conf(sns),
+        )
+    }
+
+    /// A broker on these clients. Their operation and attempt timeouts are kept; those
+    /// they do not set get courier's defaults.
     pub fn from_clients(sqs: aws_sdk_sqs::Client, sns: aws_sdk_sns::Client) -> Self {
+        let sqs_config = sqs.config();
+        let sqs_timeouts = Timeouts::default().applied_to(sqs_config.timeout_config());
+        let sns_config = sns.config();
+        let sns_timeouts = Timeouts::default().applied_to(sns_config.timeout_config());
+        Self::assemble(
+            aws_sdk_sqs::Client::from_conf(
+                sqs_config.to_builder().timeout_config(sqs_timeouts).build(),
+            ),
+            aws_sdk_sns::Client::from_conf(
+                sns_config.to_builder().timeout_config(sns_timeouts).build(),
+            ),
+        )
+    }
+
+    fn assemble(sqs: aws_sdk_sqs::Client, sns: aws_sdk_sns::Client) -> Self {
         AwsBroker {
-            inner: Arc::new(resolve::Inner::new(sqs, sns)),
+            long_poll: connect::long_poll_within(sqs.config().timeout_config()),
+            entities: Arc::new(Entities::new(sqs.clone(), sns.clone())),
+            acks: Arc::new(AckBatcher::new(sqs.clone())),
             redrive: Arc::default(),
+            sqs,
+            sns,
         }
     }
 
     /// The SQS client, for what courier does not cover.
     pub fn sqs(&self) -> &aws_sdk_sqs::Client {
-        &self.inner.sqs
+        &self.sqs
     }
 
     /// The SNS client, for what courier does not cover.
     pub fn sns(&self) -> &aws_sdk_sns::Client {
-        &self.inner.sns
+        &self.sns
     }
 
     /// Copies `message`, as SQS delivered it to someone else (a Lambda function, whose
@@ -108,7 +139,7 @@ impl AwsBroker {
         message: &redrive::DeliveredMessage<'_>,
         reason: &str,
     ) -> Result<()> {
-        let sqs = &self.inner.sqs;
+        let sqs = &self.sqs;
         let target = self.redrive.of(sqs, message.source_arn).await?;
         let sent = redrive::send(sqs, &target, message, reason).await;
         if sent.as_ref().is_err_and(|e| e.is_not_found()) {
@@ -121,7 +152,7 @@ impl AwsBroker {
 #[async_trait]
 impl Publisher for AwsBroker {
     async fn publish(&self, destination: &Destination, message: Message) -> Result<String> {
-        publish::one(&self.inner, destination, message).await
+        publish::publish(self, destination, message).await
     }
 
     async fn publish_batch(
@@ -129,14 +160,14 @@ impl Publisher for AwsBroker {
         destination: &Destination,
         messages: Vec<Message>,
     ) -> Result<Vec<Result<String>>> {
-        publish::batch(&self.inner, destination, messages).await
+        publish::publish_batch(self, destination, messages).await
     }
 }
 
 #[async_trait]
 impl Consumer for AwsBroker {
     async fn receive(&self, source: &Source, max: usize, wait: Duration) -> Result<Vec<Delivery>> {
-        receive::receive(&self.inner, source, max, wait).await
+        receive::receive(self, source, max, wait).await
     }
 }
 
@@ -158,7 +189,9 @@ impl Broker for AwsBroker {
         c
     }
 
+    /// Checks the topology against AWS's names ([`names::check_topology`]) and every
+    /// backend's rules, then creates or repairs its entities.
     async fn provision(&self, topology: &Topology) -> Result<ProvisionReport> {
-        provision::provision(&self.inner, topology).await
+        provision::provision(self, topology).await
     }
 }

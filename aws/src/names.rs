@@ -10,10 +10,23 @@
 //!
 //! FIFO queues (and the queues of FIFO topics' subscriptions) end in `.fifo`, their
 //! dead-letter queues too (`audit-dlq.fifo`).
+//!
+//! [`check_topology`] checks a topology against these names: SQS queue names of at most
+//! 80 characters with the suffixes courier adds, SNS topic names of at most 256, and no
+//! two entities on one SQS queue.
 
-use courier_core::{Entity, Source};
+use std::collections::BTreeMap;
+
+use courier_core::{Entity, Source, Topology};
 
 const FIFO_SUFFIX: &str = ".fifo";
+const DEAD_LETTER_SUFFIX: &str = "-dlq";
+/// The longest SQS queue name
+/// (<https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html>).
+const SQS_MAX_NAME: usize = 80;
+/// The longest SNS topic name, `.fifo` included
+/// (<https://docs.aws.amazon.com/sns/latest/api/API_CreateTopic.html>).
+const SNS_MAX_NAME: usize = 256;
 
 /// The SNS topic name of a topology topic.
 pub fn topic_name(topic: &str, fifo: bool) -> String {
@@ -41,7 +54,7 @@ pub fn subscription_queue_base(topic: &str, subscription: &str) -> String {
 
 /// The dead-letter queue name base of a queue name base: `<base>-dlq`.
 pub fn dead_letter_base(base: &str) -> String {
-    format!("{base}-dlq")
+    format!("{base}{DEAD_LETTER_SUFFIX}")
 }
 
 /// The SQS queue name for a base: `.fifo` appended when FIFO.
@@ -74,9 +87,113 @@ pub fn sibling_arn(arn: &str, name: &str) -> String {
     }
 }
 
+/// Every way `t` does not fit AWS's names, each naming its entry (e.g. `queues[0]
+/// (audit): …`): names longer than SQS or SNS allow with the suffixes courier adds, and
+/// entities whose SQS queues would be the same queue. Names that no backend accepts
+/// (characters, the reserved `-dlq` ending) are [`Topology::validate`]'s to report.
+pub fn check_topology(t: &Topology) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (i, topic) in t.topics.iter().enumerate() {
+        let name = topic_name(&topic.name, topic.fifo);
+        if name.len() > SNS_MAX_NAME {
+            problems.push(format!(
+                "topics[{i}] ({}): name is too long: as '{name}' it exceeds SNS's {SNS_MAX_NAME} characters",
+                topic.name
+            ));
+        }
+    }
+    // Which entity each SQS queue name (without `.fifo`) belongs to.
+    let mut queues: BTreeMap<String, String> = BTreeMap::new();
+    for (i, queue) in t.queues.iter().enumerate() {
+        let at = format!("queues[{i}] ({})", queue.name);
+        if longest_queue_name(&queue.name, queue.fifo) > SQS_MAX_NAME {
+            problems.push(format!(
+                "{at}: name is too long: with '{DEAD_LETTER_SUFFIX}'{} it exceeds SQS's {SQS_MAX_NAME} characters",
+                if queue.fifo { " and '.fifo'" } else { "" }
+            ));
+        }
+        queues
+            .entry(queue.name.clone())
+            .or_insert_with(|| format!("queue '{}'", queue.name));
+    }
+    for (i, sub) in t.subscriptions.iter().enumerate() {
+        let at = format!("subscriptions[{i}] ({}/{})", sub.topic, sub.name);
+        let fifo = t.topic(&sub.topic).is_some_and(|topic| topic.fifo);
+        let base = subscription_queue_base(&sub.topic, &sub.name);
+        if longest_queue_name(&base, fifo) > SQS_MAX_NAME {
+            problems.push(format!(
+                "{at}: the subscription's SQS queue '{}' is longer than {SQS_MAX_NAME} characters",
+                queue_name(&dead_letter_base(&base), fifo)
+            ));
+        }
+        let owner = format!("subscription {}/{}", sub.topic, sub.name);
+        match queues.get(&base) {
+            // The same subscription twice is Topology::validate's to report.
+            Some(other) if *other != owner => problems.push(format!(
+                "{at}: its SQS queue '{base}' collides with {other}"
+            )),
+            Some(_) => {}
+            None => {
+                queues.insert(base, owner);
+            }
+        }
+    }
+    problems
+}
+
+/// The longest SQS name an entity with this base gets: its dead-letter queue's.
+fn longest_queue_name(base: &str, fifo: bool) -> usize {
+    queue_name(&dead_letter_base(base), fifo).len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The problems as provisioning reports them: origin, every problem, one line.
+    fn problems(yaml: &str) -> String {
+        let t = Topology::from_yaml(yaml, "t.yaml").expect("valid for every backend's rules");
+        format!("t.yaml: {}", check_topology(&t).join("; "))
+    }
+
+    #[test]
+    fn topologies_are_checked_against_aws_names() {
+        let long = "a".repeat(77);
+        for (yaml, expected) in [
+            (
+                "topics: [{name: orders}]\nqueues: [{name: orders-inventory}]\nsubscriptions: [{topic: orders, name: inventory}]".to_owned(),
+                "t.yaml: subscriptions[0] (orders/inventory): its SQS queue 'orders-inventory' collides with queue 'orders-inventory'",
+            ),
+            (
+                format!("queues: [{{name: {long}}}]"),
+                "name is too long: with '-dlq' it exceeds SQS's 80 characters",
+            ),
+            (
+                format!("queues: [{{name: {}, fifo: true}}]", "a".repeat(72)),
+                "with '-dlq' and '.fifo' it exceeds",
+            ),
+            (
+                format!("topics: [{{name: {}}}]\nsubscriptions: [{{topic: {0}, name: s}}]", "t".repeat(76)),
+                "subscriptions[0] (",
+            ),
+            (
+                format!("topics: [{{name: {}, fifo: true}}]", "t".repeat(252)),
+                "it exceeds SNS's 256 characters",
+            ),
+        ] {
+            let e = problems(&yaml);
+            assert!(e.contains(expected), "{yaml}\n  gave: {e}");
+            assert!(!e.contains('\n'), "one line: {e}");
+        }
+        assert_eq!(problems("queues: [{name: a}]"), "t.yaml: ");
+        let e = problems(&format!(
+            "topics: [{{name: a-b}}, {{name: a}}]\nqueues: [{{name: {long}}}]\nsubscriptions: [{{topic: a-b, name: c}}, {{topic: a, name: b-c}}]"
+        ));
+        assert!(
+            e.contains("queues[0]") && e.contains("subscriptions[1] (a/b-c): its SQS queue 'a-b-c' collides with subscription a-b/c"),
+            "every problem is reported: {e}"
+        );
+    }
 
     #[test]
     fn names_follow_the_table() {

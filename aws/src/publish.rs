@@ -1,37 +1,83 @@
 //! SendMessage(Batch) to queues, Publish(Batch) to topics.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use aws_sdk_sns::types::{MessageAttributeValue as SnsAttribute, PublishBatchRequestEntry};
 use aws_sdk_sqs::types::{MessageAttributeValue as SqsAttribute, SendMessageBatchRequestEntry};
+use courier_core::batch::{self, Slots};
+use courier_core::duration::whole_seconds_up;
 use courier_core::{Destination, Error, Message, Result};
 use futures_util::stream::{self, StreamExt};
 
-use crate::resolve::{Inner, QueueInfo, TopicInfo};
-use crate::wire::{self, Wire};
-use crate::{error, MAX_DELAY};
+use crate::entities::{QueueInfo, TopicInfo};
+use crate::error::{self, EntryFailure};
+use crate::wire::{self, EncodedMessage};
+use crate::{AwsBroker, MAX_DELAY};
 
 /// Most entries of one SendMessageBatch / PublishBatch.
 const BATCH_ENTRIES: usize = 10;
 /// Batch calls in flight at once for one `publish_batch`.
 const BATCH_CONCURRENCY: usize = 8;
 
-/// A message checked and encoded for one destination.
-pub(crate) struct Prepared {
-    pub(crate) wire: Wire,
-    pub(crate) group: Option<String>,
-    pub(crate) dedup: Option<String>,
+/// One message checked and encoded for its destination: the parameters of one
+/// SendMessage or Publish call, or of one entry of their batch forms.
+pub(crate) struct Entry {
+    pub(crate) encoded: EncodedMessage,
+    pub(crate) group_id: Option<String>,
+    pub(crate) dedup_id: Option<String>,
     pub(crate) delay_secs: Option<i32>,
 }
 
-/// The rules both SQS and SNS apply; `fifo`/`cbd` describe the destination.
-fn prepare(
+/// A destination as looked up.
+enum Target {
+    Queue(Arc<QueueInfo>),
+    Topic(Arc<TopicInfo>),
+}
+
+impl Target {
+    async fn resolve(broker: &AwsBroker, destination: &Destination) -> Result<Target> {
+        Ok(match destination {
+            Destination::Queue(name) => Target::Queue(
+                broker
+                    .entities
+                    .queue(name, &format!("queue '{name}'"))
+                    .await?,
+            ),
+            Destination::Topic(name) => Target::Topic(broker.entities.topic(name).await?),
+        })
+    }
+
+    fn entry(&self, m: &Message) -> Result<Entry> {
+        match self {
+            Target::Queue(q) => queue_entry(m, q),
+            Target::Topic(t) => topic_entry(m, t),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Target::Queue(q) => q.describe(),
+            Target::Topic(t) => format!("topic '{}'", t.name),
+        }
+    }
+
+    fn max_batch_bytes(&self) -> usize {
+        match self {
+            Target::Queue(_) => wire::SQS_MAX_MESSAGE_SIZE,
+            Target::Topic(_) => wire::SNS_MAX_MESSAGE_SIZE,
+        }
+    }
+}
+
+/// The rules SQS and SNS share; `fifo` and `content_based_dedup` describe the destination.
+fn entry(
     m: &Message,
     what: &str,
     fifo: bool,
     content_based_dedup: bool,
     limit: usize,
-) -> Result<Prepared> {
+) -> Result<Entry> {
     if m.time_to_live.is_some() {
         return Err(Error::unsupported(format!(
             "time_to_live on {what}: SQS and SNS have no per-message expiry (set the queue's retention period instead)"
@@ -42,7 +88,7 @@ fn prepare(
             "dedup_id on {what}: deduplication needs a FIFO destination"
         )));
     }
-    let (group, dedup) = if fifo {
+    let (group_id, dedup_id) = if fifo {
         let group = m.group_id.clone().ok_or_else(|| {
             Error::invalid_input(format!("FIFO {what} needs a group_id on every message"))
         })?;
@@ -56,19 +102,21 @@ fn prepare(
     } else {
         (None, None)
     };
-    let wire = wire::encode(m, !fifo)?;
-    wire.check_size(limit)?;
-    Ok(Prepared {
-        wire,
-        group,
-        dedup,
+    let encoded = wire::encode(m, !fifo)?;
+    encoded.check_size(limit)?;
+    Ok(Entry {
+        encoded,
+        group_id,
+        dedup_id,
         delay_secs: None,
     })
 }
 
-pub(crate) fn prepare_sqs(m: &Message, q: &QueueInfo) -> Result<Prepared> {
-    let what = format!("queue '{}'", q.base);
-    let mut p = prepare(
+/// `m` checked and encoded for the queue `q` (SQS: delays of whole seconds, up to 15
+/// minutes, not per message on FIFO queues).
+pub(crate) fn queue_entry(m: &Message, q: &QueueInfo) -> Result<Entry> {
+    let what = q.describe();
+    let mut e = entry(
         m,
         &what,
         q.fifo,
@@ -86,21 +134,21 @@ pub(crate) fn prepare_sqs(m: &Message, q: &QueueInfo) -> Result<Prepared> {
                 "a per-message delay on FIFO {what}: SQS FIFO queues only delay whole queues"
             )));
         }
-        // SQS counts whole seconds; round up so a message never comes early.
-        let secs = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
-        p.delay_secs = Some(i32::try_from(secs).unwrap_or(900));
+        // Rounded up: a message never comes early.
+        e.delay_secs = Some(i32::try_from(whole_seconds_up(delay)).unwrap_or(i32::MAX));
     }
-    Ok(p)
+    Ok(e)
 }
 
-fn prepare_sns(m: &Message, t: &TopicInfo) -> Result<Prepared> {
+/// `m` checked and encoded for the topic `t` (SNS cannot delay).
+fn topic_entry(m: &Message, t: &TopicInfo) -> Result<Entry> {
     let what = format!("topic '{}'", t.name);
     if m.delay.is_some_and(|d| !d.is_zero()) {
         return Err(Error::unsupported(format!(
             "a delay on {what}: SNS cannot delay messages (publish to a queue, or delay in the consumer)"
         )));
     }
-    prepare(
+    entry(
         m,
         &what,
         t.fifo,
@@ -109,8 +157,9 @@ fn prepare_sns(m: &Message, t: &TopicInfo) -> Result<Prepared> {
     )
 }
 
-fn sqs_attributes(w: &Wire) -> HashMap<String, SqsAttribute> {
-    w.attributes
+fn sqs_attributes(e: &EncodedMessage) -> Option<HashMap<String, SqsAttribute>> {
+    let attributes: HashMap<String, SqsAttribute> = e
+        .attributes
         .iter()
         .map(|a| {
             let v = SqsAttribute::builder()
@@ -120,11 +169,13 @@ fn sqs_attributes(w: &Wire) -> HashMap<String, SqsAttribute> {
                 .expect("data type is set");
             (a.name.clone(), v)
         })
-        .collect()
+        .collect();
+    Some(attributes).filter(|a| !a.is_empty())
 }
 
-fn sns_attributes(w: &Wire) -> HashMap<String, SnsAttribute> {
-    w.attributes
+fn sns_attributes(e: &EncodedMessage) -> Option<HashMap<String, SnsAttribute>> {
+    let attributes: HashMap<String, SnsAttribute> = e
+        .attributes
         .iter()
         .map(|a| {
             let v = SnsAttribute::builder()
@@ -134,258 +185,213 @@ fn sns_attributes(w: &Wire) -> HashMap<String, SnsAttribute> {
                 .expect("data type is set");
             (a.name.clone(), v)
         })
-        .collect()
+        .collect();
+    Some(attributes).filter(|a| !a.is_empty())
 }
 
-/// Sends one prepared message to a queue; returns the SQS message id.
-pub(crate) async fn send(inner: &Inner, q: &QueueInfo, p: Prepared) -> Result<String> {
-    let out = inner
+/// Sends one entry to a queue; returns the SQS message id.
+pub(crate) async fn send(broker: &AwsBroker, q: &QueueInfo, e: Entry) -> Result<String> {
+    let out = broker
         .sqs
         .send_message()
         .queue_url(&q.url)
-        .message_body(p.wire.body.clone())
-        .set_message_attributes(Some(sqs_attributes(&p.wire)).filter(|a| !a.is_empty()))
-        .set_delay_seconds(p.delay_secs)
-        .set_message_group_id(p.group)
-        .set_message_deduplication_id(p.dedup)
+        .set_message_attributes(sqs_attributes(&e.encoded))
+        .message_body(e.encoded.body)
+        .set_delay_seconds(e.delay_secs)
+        .set_message_group_id(e.group_id)
+        .set_message_deduplication_id(e.dedup_id)
         .send()
         .await
-        .map_err(|e| error::map("SendMessage", &format!("queue '{}'", q.base), e))?;
+        .map_err(|err| error::map("SendMessage", &q.describe(), err))?;
     Ok(out.message_id.unwrap_or_default())
 }
 
-pub(crate) async fn one(inner: &Inner, destination: &Destination, m: Message) -> Result<String> {
-    match destination {
-        Destination::Queue(name) => {
-            let q = inner.queue(name, &format!("queue '{name}'")).await?;
-            let p = prepare_sqs(&m, &q)?;
-            send(inner, &q, p).await
+/// Publishes one entry to a topic; returns the SNS message id.
+async fn publish_to_topic(broker: &AwsBroker, t: &TopicInfo, e: Entry) -> Result<String> {
+    let out = broker
+        .sns
+        .publish()
+        .topic_arn(&t.arn)
+        .set_message_attributes(sns_attributes(&e.encoded))
+        .message(e.encoded.body)
+        .set_message_group_id(e.group_id)
+        .set_message_deduplication_id(e.dedup_id)
+        .send()
+        .await
+        .map_err(|err| error::map("Publish", &format!("topic '{}'", t.name), err))?;
+    Ok(out.message_id.unwrap_or_default())
+}
+
+/// Publishes one message; returns the broker's message id.
+pub(crate) async fn publish(
+    broker: &AwsBroker,
+    destination: &Destination,
+    m: Message,
+) -> Result<String> {
+    match Target::resolve(broker, destination).await? {
+        Target::Queue(q) => send(broker, &q, queue_entry(&m, &q)?).await,
+        Target::Topic(t) => publish_to_topic(broker, &t, topic_entry(&m, &t)?).await,
+    }
+}
+
+/// Publishes messages in batch calls of up to 10 (and the size limit), several at once;
+/// one result per message, in order.
+pub(crate) async fn publish_batch(
+    broker: &AwsBroker,
+    destination: &Destination,
+    messages: Vec<Message>,
+) -> Result<Vec<Result<String>>> {
+    let target = Target::resolve(broker, destination).await?;
+    let mut slots = Slots::new(messages.len());
+    let mut ready = Vec::with_capacity(messages.len());
+    for (i, m) in messages.iter().enumerate() {
+        match target.entry(m) {
+            Ok(e) => ready.push((i, e)),
+            Err(e) => slots.fill(i, Err(e)),
         }
-        Destination::Topic(name) => {
-            let t = inner.topic(name).await?;
-            let p = prepare_sns(&m, &t)?;
-            let out = inner
-                .sns
-                .publish()
-                .topic_arn(&t.arn)
-                .message(p.wire.body.clone())
-                .set_message_attributes(Some(sns_attributes(&p.wire)).filter(|a| !a.is_empty()))
-                .set_message_group_id(p.group)
-                .set_message_deduplication_id(p.dedup)
-                .send()
-                .await
-                .map_err(|e| error::map("Publish", &format!("topic '{name}'"), e))?;
-            Ok(out.message_id.unwrap_or_default())
+    }
+    let batches = batch::split(ready, BATCH_ENTRIES, target.max_batch_bytes(), |e| {
+        e.encoded.size()
+    });
+    let target = &target;
+    let mut answered = stream::iter(batches)
+        .map(|entries| async move {
+            match target {
+                Target::Queue(q) => send_batch(broker, q, entries).await,
+                Target::Topic(t) => publish_topic_batch(broker, t, entries).await,
+            }
+        })
+        .buffer_unordered(BATCH_CONCURRENCY);
+    while let Some(batch) = answered.next().await {
+        batch.record(&mut slots);
+    }
+    Ok(slots.into_results(&target.describe()))
+}
+
+/// What one batch call answered, by index in the caller's batch.
+enum BatchAnswer {
+    /// Entry by entry.
+    Entries(Vec<(usize, Result<String>)>),
+    /// The call failed as a whole: one error for all of these entries.
+    Failed(Vec<usize>, Error),
+}
+
+impl BatchAnswer {
+    fn record(self, slots: &mut Slots<String>) {
+        match self {
+            BatchAnswer::Entries(entries) => {
+                for (i, r) in entries {
+                    slots.fill(i, r);
+                }
+            }
+            BatchAnswer::Failed(indexes, e) => slots.fail_all(&indexes, e),
         }
     }
 }
 
-/// Splits prepared entries (with their indexes) into batches by count and total size.
-fn chunks(entries: Vec<(usize, Prepared)>, limit: usize) -> Vec<Vec<(usize, Prepared)>> {
-    let mut out: Vec<Vec<(usize, Prepared)>> = Vec::new();
-    let mut size = 0;
-    for (i, p) in entries {
-        let s = p.wire.size();
-        match out.last_mut() {
-            Some(last) if last.len() < BATCH_ENTRIES && size + s <= limit => {
-                size += s;
-                last.push((i, p));
-            }
-            _ => {
-                size = s;
-                out.push(vec![(i, p)]);
-            }
-        }
-    }
-    out
+/// A failed entry's error (its id is its index in the caller's batch).
+fn failed_entry(
+    operation: &str,
+    what: &str,
+    id: &str,
+    failure: EntryFailure,
+) -> Option<(usize, Result<String>)> {
+    let i = id.parse().ok()?;
+    Some((i, Err(failure.into_error(operation, what))))
 }
 
-type Outcomes = Vec<(usize, Result<String>)>;
-
-async fn send_chunk(inner: &Inner, q: &QueueInfo, chunk: Vec<(usize, Prepared)>) -> Outcomes {
-    let what = format!("queue '{}'", q.base);
-    let ids: Vec<usize> = chunk.iter().map(|(i, _)| *i).collect();
-    let entries: Vec<SendMessageBatchRequestEntry> = chunk
+async fn send_batch(
+    broker: &AwsBroker,
+    q: &QueueInfo,
+    entries: Vec<(usize, Entry)>,
+) -> BatchAnswer {
+    let what = q.describe();
+    let indexes: Vec<usize> = entries.iter().map(|(i, _)| *i).collect();
+    let entries: Vec<SendMessageBatchRequestEntry> = entries
         .into_iter()
-        .map(|(i, p)| {
+        .map(|(i, e)| {
             SendMessageBatchRequestEntry::builder()
                 .id(i.to_string())
-                .message_body(p.wire.body.clone())
-                .set_message_attributes(Some(sqs_attributes(&p.wire)).filter(|a| !a.is_empty()))
-                .set_delay_seconds(p.delay_secs)
-                .set_message_group_id(p.group)
-                .set_message_deduplication_id(p.dedup)
+                .set_message_attributes(sqs_attributes(&e.encoded))
+                .message_body(e.encoded.body)
+                .set_delay_seconds(e.delay_secs)
+                .set_message_group_id(e.group_id)
+                .set_message_deduplication_id(e.dedup_id)
                 .build()
                 .expect("id and body are set")
         })
         .collect();
-    match inner
+    let call = broker
         .sqs
         .send_message_batch()
         .queue_url(&q.url)
         .set_entries(Some(entries))
         .send()
-        .await
-    {
+        .await;
+    match call {
         Ok(out) => {
-            let mut results: Outcomes = out
+            let ok = out
                 .successful
                 .into_iter()
-                .map(|s| (s.id.parse().unwrap_or(usize::MAX), Ok(s.message_id)))
-                .collect();
-            results.extend(out.failed.into_iter().map(|f| {
-                let message = format!(
-                    "SendMessageBatch entry on {what}: {} {}",
-                    f.code,
-                    f.message.unwrap_or_default()
-                );
-                let err = if f.sender_fault {
-                    Error::invalid_input(message)
-                } else {
-                    Error::transient(message)
+                .filter_map(|s| Some((s.id.parse().ok()?, Ok(s.message_id))));
+            let failed = out.failed.into_iter().filter_map(|f| {
+                let failure = EntryFailure {
+                    code: f.code,
+                    message: f.message,
+                    sender_fault: f.sender_fault,
                 };
-                (f.id.parse().unwrap_or(usize::MAX), Err(err))
-            }));
-            results
+                failed_entry("SendMessageBatch", &what, &f.id, failure)
+            });
+            BatchAnswer::Entries(ok.chain(failed).collect())
         }
-        Err(e) => whole_batch_failed(&ids, error::map("SendMessageBatch", &what, e)),
+        Err(e) => BatchAnswer::Failed(indexes, error::map("SendMessageBatch", &what, e)),
     }
 }
 
-async fn publish_chunk(inner: &Inner, t: &TopicInfo, chunk: Vec<(usize, Prepared)>) -> Outcomes {
+async fn publish_topic_batch(
+    broker: &AwsBroker,
+    t: &TopicInfo,
+    entries: Vec<(usize, Entry)>,
+) -> BatchAnswer {
     let what = format!("topic '{}'", t.name);
-    let ids: Vec<usize> = chunk.iter().map(|(i, _)| *i).collect();
-    let entries: Vec<PublishBatchRequestEntry> = chunk
+    let indexes: Vec<usize> = entries.iter().map(|(i, _)| *i).collect();
+    let entries: Vec<PublishBatchRequestEntry> = entries
         .into_iter()
-        .map(|(i, p)| {
+        .map(|(i, e)| {
             PublishBatchRequestEntry::builder()
                 .id(i.to_string())
-                .message(p.wire.body.clone())
-                .set_message_attributes(Some(sns_attributes(&p.wire)).filter(|a| !a.is_empty()))
-                .set_message_group_id(p.group)
-                .set_message_deduplication_id(p.dedup)
+                .set_message_attributes(sns_attributes(&e.encoded))
+                .message(e.encoded.body)
+                .set_message_group_id(e.group_id)
+                .set_message_deduplication_id(e.dedup_id)
                 .build()
                 .expect("id and message are set")
         })
         .collect();
-    match inner
+    let call = broker
         .sns
         .publish_batch()
         .topic_arn(&t.arn)
         .set_publish_batch_request_entries(Some(entries))
         .send()
-        .await
-    {
+        .await;
+    match call {
         Ok(out) => {
-            let mut results: Outcomes = out
+            let ok = out
                 .successful
                 .unwrap_or_default()
                 .into_iter()
-                .map(|s| {
-                    (
-                        s.id.and_then(|i| i.parse().ok()).unwrap_or(usize::MAX),
-                        Ok(s.message_id.unwrap_or_default()),
-                    )
-                })
-                .collect();
-            results.extend(out.failed.unwrap_or_default().into_iter().map(|f| {
-                let message = format!(
-                    "PublishBatch entry on {what}: {} {}",
-                    f.code,
-                    f.message.unwrap_or_default()
-                );
-                let err = if f.sender_fault {
-                    Error::invalid_input(message)
-                } else {
-                    Error::transient(message)
+                .filter_map(|s| Some((s.id?.parse().ok()?, Ok(s.message_id.unwrap_or_default()))));
+            let failed = out.failed.unwrap_or_default().into_iter().filter_map(|f| {
+                let failure = EntryFailure {
+                    code: f.code,
+                    message: f.message,
+                    sender_fault: f.sender_fault,
                 };
-                (f.id.parse().unwrap_or(usize::MAX), Err(err))
-            }));
-            results
-        }
-        Err(e) => whole_batch_failed(&ids, error::map("PublishBatch", &what, e)),
-    }
-}
-
-/// One error for every entry of a failed call: the first keeps the typed error.
-fn whole_batch_failed(ids: &[usize], err: Error) -> Outcomes {
-    let text = err.to_string();
-    let transient = err.is_transient();
-    let mut err = Some(err);
-    ids.iter()
-        .map(|i| {
-            let e = err.take().unwrap_or_else(|| {
-                if transient {
-                    Error::transient(text.clone())
-                } else {
-                    Error::Backend {
-                        message: text.clone(),
-                        source: None,
-                    }
-                }
+                failed_entry("PublishBatch", &what, &f.id, failure)
             });
-            (*i, Err(e))
-        })
-        .collect()
-}
-
-pub(crate) async fn batch(
-    inner: &Inner,
-    destination: &Destination,
-    messages: Vec<Message>,
-) -> Result<Vec<Result<String>>> {
-    let n = messages.len();
-    let mut slots: Vec<Option<Result<String>>> = (0..n).map(|_| None).collect();
-    let mut ready = Vec::with_capacity(n);
-    enum Target {
-        Queue(std::sync::Arc<QueueInfo>),
-        Topic(std::sync::Arc<TopicInfo>),
-    }
-    let (target, limit) = match destination {
-        Destination::Queue(name) => (
-            Target::Queue(inner.queue(name, &format!("queue '{name}'")).await?),
-            wire::SQS_MAX_MESSAGE_SIZE,
-        ),
-        Destination::Topic(name) => (
-            Target::Topic(inner.topic(name).await?),
-            wire::SNS_MAX_MESSAGE_SIZE,
-        ),
-    };
-    for (i, m) in messages.iter().enumerate() {
-        let prepared = match &target {
-            Target::Queue(q) => prepare_sqs(m, q),
-            Target::Topic(t) => prepare_sns(m, t),
-        };
-        match prepared {
-            Ok(p) => ready.push((i, p)),
-            Err(e) => slots[i] = Some(Err(e)),
+            BatchAnswer::Entries(ok.chain(failed).collect())
         }
+        Err(e) => BatchAnswer::Failed(indexes, error::map("PublishBatch", &what, e)),
     }
-    let target = &target;
-    let outcomes: Vec<Outcomes> = stream::iter(chunks(ready, limit))
-        .map(|chunk| async move {
-            match target {
-                Target::Queue(q) => send_chunk(inner, q, chunk).await,
-                Target::Topic(t) => publish_chunk(inner, t, chunk).await,
-            }
-        })
-        .buffer_unordered(BATCH_CONCURRENCY)
-        .collect()
-        .await;
-    for (i, r) in outcomes.into_iter().flatten() {
-        if let Some(slot) = slots.get_mut(i) {
-            *slot = Some(r);
-        }
-    }
-    Ok(slots
-        .into_iter()
-        .map(|s| {
-            s.unwrap_or_else(|| {
-                Err(Error::Backend {
-                    message: "the batch answer left this entry out".into(),
-                    source: None,
-                })
-            })
-        })
-        .collect())
 }

@@ -11,15 +11,15 @@
 //! Bodies that are not valid SQS text (binary, or characters SQS rejects) travel as
 //! base64 and are decoded on receipt.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
-use base64::Engine as _;
 use courier_core::event::attr;
+use courier_core::wire::{body_to_wire, Packed};
 use courier_core::{Error, Message, Result};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-/// The attribute holding the packed context.
-pub const PACK_ATTRIBUTE: &str = "courier";
+pub use courier_core::wire::PACK_ATTRIBUTE;
+
 /// Most message attributes SQS and SNS accept on one message.
 pub const MAX_ATTRIBUTES: usize = 10;
 /// SQS's largest message: 1 MiB, body and attributes together.
@@ -30,28 +30,9 @@ pub const SNS_MAX_MESSAGE_SIZE: usize = 256 * 1024;
 /// Attributes left unpacked because subscriptions filter on them.
 const FILTERABLE: [&str; 3] = [attr::TYPE, attr::SOURCE, attr::SUBJECT];
 
-/// What the `courier` attribute carries.
-#[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
-struct Pack {
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    attrs: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    content_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    message_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    correlation_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    reply_to: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    group_id: Option<String>,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    base64: bool,
-}
-
-/// One wire attribute: name, data type (`String` or `Number`), value.
+/// One SQS/SNS message attribute: name, data type (`String` or `Number`), value.
 #[derive(Debug, Clone, PartialEq)]
-pub struct WireAttribute {
+pub struct MessageAttribute {
     /// Attribute name.
     pub name: String,
     /// `String` or `Number`.
@@ -60,16 +41,16 @@ pub struct WireAttribute {
     pub value: String,
 }
 
-/// A message as SQS/SNS carry it.
+/// A message as SQS and SNS carry it: body text and message attributes.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Wire {
+pub struct EncodedMessage {
     /// The body text.
     pub body: String,
     /// The message attributes.
-    pub attributes: Vec<WireAttribute>,
+    pub attributes: Vec<MessageAttribute>,
 }
 
-impl Wire {
+impl EncodedMessage {
     /// Size as SQS and SNS count it: body plus attribute names, types and values.
     pub fn size(&self) -> usize {
         self.body.len()
@@ -90,6 +71,7 @@ impl Wire {
     }
 }
 
+/// Whether SQS accepts `s` as message text (its allowed character ranges).
 fn valid_sqs_text(s: &str) -> bool {
     s.chars().all(|c| matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}'))
 }
@@ -129,14 +111,14 @@ fn is_sns_number(v: &str) -> bool {
 
 /// Encodes a message. `group_in_pack`: the destination is not FIFO, so a group id rides
 /// in the pack (kept, not acted on) instead of `MessageGroupId`.
-pub fn encode(m: &Message, group_in_pack: bool) -> Result<Wire> {
-    let mut pack = Pack {
+pub fn encode(m: &Message, group_in_pack: bool) -> Result<EncodedMessage> {
+    let mut pack = Packed {
         content_type: m.content_type.clone(),
         message_id: m.message_id.clone(),
         correlation_id: m.correlation_id.clone(),
         reply_to: m.reply_to.clone(),
         group_id: m.group_id.clone().filter(|_| group_in_pack),
-        ..Pack::default()
+        ..Packed::default()
     };
     let mut attributes = Vec::new();
     for (name, value) in &m.attributes {
@@ -152,26 +134,19 @@ pub fn encode(m: &Message, group_in_pack: bool) -> Result<Wire> {
         } else {
             "String"
         };
-        attributes.push(WireAttribute {
+        attributes.push(MessageAttribute {
             name: name.clone(),
             data_type,
             value: value.clone(),
         });
     }
-    let body = match std::str::from_utf8(&m.body) {
-        Ok(text) if valid_sqs_text(text) => text.to_owned(),
-        _ => {
-            pack.base64 = true;
-            base64::engine::general_purpose::STANDARD.encode(&m.body)
-        }
-    };
-    if pack != Pack::default() {
-        let value = serde_json::to_string(&pack)
-            .map_err(|e| Error::invalid_input(format!("cannot pack attributes: {e}")))?;
-        attributes.push(WireAttribute {
+    let (body, base64) = body_to_wire(&m.body, valid_sqs_text);
+    pack.base64 = base64;
+    if !pack.is_empty() {
+        attributes.push(MessageAttribute {
             name: PACK_ATTRIBUTE.to_owned(),
             data_type: "String",
-            value,
+            value: pack.to_json()?,
         });
     }
     if attributes.len() > MAX_ATTRIBUTES {
@@ -180,7 +155,7 @@ pub fn encode(m: &Message, group_in_pack: bool) -> Result<Wire> {
             attributes.len()
         )));
     }
-    Ok(Wire { body, attributes })
+    Ok(EncodedMessage { body, attributes })
 }
 
 /// Decodes a received body and attributes (name -> value) into a message. An SNS
@@ -195,35 +170,19 @@ pub fn decode(body: String, attributes: HashMap<String, String>) -> Message {
     let mut m = Message::default();
     let mut pack = None;
     for (name, value) in attributes {
-        if name == PACK_ATTRIBUTE {
-            match serde_json::from_str::<Pack>(&value) {
-                Ok(p) => {
-                    pack = Some(p);
-                    continue;
-                }
-                // A foreign producer's own attribute named `courier`: keep it as it is.
-                Err(_) => {
-                    m.attributes.insert(name, value);
-                }
+        match (name == PACK_ATTRIBUTE)
+            .then(|| Packed::unpack(&value))
+            .flatten()
+        {
+            Some(p) => pack = Some(p),
+            // An ordinary attribute, or a foreign producer's own attribute named
+            // `courier`: kept as it is.
+            None => {
+                m.attributes.insert(name, value);
             }
-        } else {
-            m.attributes.insert(name, value);
         }
     }
-    let pack = pack.unwrap_or_default();
-    m.body = if pack.base64 {
-        base64::engine::general_purpose::STANDARD
-            .decode(&body)
-            .unwrap_or_else(|_| body.into_bytes())
-    } else {
-        body.into_bytes()
-    };
-    m.attributes.extend(pack.attrs);
-    m.content_type = pack.content_type;
-    m.message_id = pack.message_id;
-    m.correlation_id = pack.correlation_id;
-    m.reply_to = pack.reply_to;
-    m.group_id = pack.group_id;
+    pack.unwrap_or_default().apply(&mut m, body);
     m
 }
 
@@ -273,7 +232,7 @@ mod tests {
     use super::*;
     use courier_core::Event;
 
-    fn back(w: &Wire) -> Message {
+    fn back(w: &EncodedMessage) -> Message {
         decode(
             w.body.clone(),
             w.attributes

@@ -15,7 +15,7 @@ use courier_aws::AwsBroker;
 use courier_core::conformance::{receive_n, unique};
 use courier_core::topology::{QueueSpec, SubscriptionSpec, TopicSpec};
 use courier_core::{
-    Broker, ConsumerExt, Destination, Error, Event, Message, ProvisionAction, Publisher,
+    Broker, Consumer, ConsumerExt, Destination, Error, Event, Message, ProvisionAction, Publisher,
     PublisherExt, Source, Topology,
 };
 
@@ -384,5 +384,173 @@ async fn batch_entries_fail_individually_and_acks_batch() {
     assert_eq!(
         left[&QueueAttributeName::ApproximateNumberOfMessagesNotVisible],
         "0"
+    );
+}
+
+/// A fresh queue (FIFO when asked) with this visibility timeout.
+async fn fresh_queue(b: &AwsBroker, prefix: &str, fifo: bool, visibility: u32) -> String {
+    let name = unique(prefix);
+    let mut q = QueueSpec::new(&name);
+    q.fifo = fifo;
+    q.visibility_timeout_secs = visibility;
+    q.max_receive_count = 10;
+    b.provision(&Topology {
+        queues: vec![q],
+        ..Topology::default()
+    })
+    .await
+    .unwrap();
+    name
+}
+
+/// The ack batcher lives as long as the broker, on whatever runtime uses it: acks made
+/// on a second runtime after the first one ended still delete their messages.
+#[test]
+fn one_broker_serves_runtimes_in_turn() {
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let first = runtime();
+    let (b, name, mut got) = first.block_on(async {
+        let b = aws().await;
+        let name = fresh_queue(&b, "rts", false, 30).await;
+        for i in 0..2 {
+            b.publish(&Destination::queue(&name), Message::new(format!("m{i}")))
+                .await
+                .unwrap();
+        }
+        let got = receive_n(&b, &Source::queue(&name), 2, Duration::from_secs(8)).await;
+        (b, name, got)
+    });
+    assert_eq!(got.len(), 2);
+    let second_delivery = got.pop().unwrap();
+    first
+        .block_on(got.pop().unwrap().ack())
+        .expect("ack on the first runtime");
+    drop(first);
+    let second = runtime();
+    second
+        .block_on(second_delivery.ack())
+        .expect("ack on the second runtime, after the first ended");
+    let (_, left) = second.block_on(queue_attributes(&b, &name));
+    assert_eq!(
+        left[&QueueAttributeName::ApproximateNumberOfMessagesNotVisible],
+        "0"
+    );
+    assert_eq!(left[&QueueAttributeName::ApproximateNumberOfMessages], "0");
+}
+
+/// A FIFO dead-letter copy is deduplicated by the original message's id: when the same
+/// message is dead-lettered twice (two deliveries of it, or a retried send), the
+/// dead-letter queue holds it once
+/// (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html#SQS-SendMessage-request-MessageDeduplicationId).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifo_dead_letter_copies_are_deduplicated() {
+    let b = aws().await;
+    let name = fresh_queue(&b, "fdl", true, 1).await;
+    b.publish(
+        &Destination::queue(&name),
+        Message::new("poison")
+            .with_group_id("g")
+            .with_message_id("m-1"),
+    )
+    .await
+    .unwrap();
+    let src = Source::queue(&name);
+    let first = b
+        .receive_one(&src, Duration::from_secs(5))
+        .await
+        .unwrap()
+        .expect("first delivery");
+    // The first consumer stalls past the visibility timeout; a second gets the message.
+    let second = loop {
+        if let Some(d) = b.receive_one(&src, Duration::from_secs(5)).await.unwrap() {
+            break d;
+        }
+    };
+    assert_eq!(
+        first.info().broker_message_id,
+        second.info().broker_message_id
+    );
+    // Both dead-letter it (the first one's delete may fail: its receipt is stale).
+    let _ = first.dead_letter("first consumer").await;
+    second.dead_letter("second consumer").await.unwrap();
+    // Every copy there is, each acked as it comes (the queue hides for 1 s only).
+    let dlq = src.dead_letter();
+    let mut copies = Vec::new();
+    while let Some(copy) = b.receive_one(&dlq, Duration::from_secs(3)).await.unwrap() {
+        copies.push(copy.message().clone());
+        copy.ack().await.unwrap();
+    }
+    assert_eq!(
+        copies.len(),
+        1,
+        "one copy in the dead-letter queue: {copies:?}"
+    );
+    assert_eq!(copies[0].body, b"poison");
+}
+
+/// Settling a delivery whose message another consumer already deleted is `LockLost`
+/// (ChangeMessageVisibility answers that the message "does not exist or is not available
+/// for visibility timeout change":
+/// https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ChangeMessageVisibility.html).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settling_a_message_deleted_by_another_consumer_is_lock_lost() {
+    let b = aws().await;
+    let name = fresh_queue(&b, "lost", false, 1).await;
+    b.publish(&Destination::queue(&name), Message::new("x"))
+        .await
+        .unwrap();
+    let src = Source::queue(&name);
+    let first = b
+        .receive_one(&src, Duration::from_secs(5))
+        .await
+        .unwrap()
+        .expect("first delivery");
+    let second = loop {
+        if let Some(d) = b.receive_one(&src, Duration::from_secs(5)).await.unwrap() {
+            break d;
+        }
+    };
+    second.ack().await.unwrap();
+    let err = first.extend(Duration::from_secs(30)).await.unwrap_err();
+    assert!(matches!(err, Error::LockLost { .. }), "{err:#?}");
+    assert!(
+        std::error::Error::source(&err).is_some(),
+        "keeps the SDK error"
+    );
+    let err = first.nack(Duration::ZERO).await.unwrap_err();
+    assert!(
+        matches!(err.error, Error::LockLost { .. }),
+        "{:#?}",
+        err.error
+    );
+}
+
+/// A receive that its caller gave up on does not hide the next message for a visibility
+/// timeout: SQS hands messages to a long poll even when its caller has gone, so courier
+/// finishes the call and gives back what it brought.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receive_given_up_by_its_caller_hides_nothing() {
+    let b = aws().await;
+    let name = fresh_queue(&b, "gone", false, 30).await;
+    let src = Source::queue(&name);
+    let abandoned = tokio::time::timeout(
+        Duration::from_millis(500),
+        b.receive(&src, 10, Duration::from_secs(5)),
+    )
+    .await;
+    assert!(abandoned.is_err(), "the receive was still waiting");
+    b.publish(&Destination::queue(&name), Message::new("next"))
+        .await
+        .unwrap();
+    let got = b.receive_one(&src, Duration::from_secs(10)).await.unwrap();
+    assert!(
+        got.is_some(),
+        "the message came within 10 s, not after the 30 s visibility timeout"
     );
 }

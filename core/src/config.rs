@@ -8,6 +8,8 @@
 //! region = "us-east-1"
 //! endpoint_url = "http://127.0.0.1:4566"
 //! profile = "dev"
+//! operation_timeout_secs = 60  # a call, retries included (default 60)
+//! attempt_timeout_secs = 30    # one attempt of a call; above SQS's 20 s long poll (default 30)
 //!
 //! [azure]
 //! connection_string = "Endpoint=sb://NS.servicebus.windows.net/;SharedAccessKeyName=…;SharedAccessKey=…"
@@ -20,6 +22,7 @@
 //!
 //! Environment variables override the file: `COURIER_PROVIDER`, `COURIER_TOPOLOGY`,
 //! `COURIER_AWS_REGION`, `COURIER_AWS_ENDPOINT_URL`, `COURIER_AWS_PROFILE`,
+//! `COURIER_AWS_OPERATION_TIMEOUT_SECS`, `COURIER_AWS_ATTEMPT_TIMEOUT_SECS`,
 //! `COURIER_AZURE_CONNECTION_STRING`, `COURIER_AZURE_ENDPOINT`,
 //! `COURIER_AZURE_ALLOW_INSECURE_ENDPOINT` (`true`/`false`), `COURIER_POSTGRES_URL`.
 
@@ -120,6 +123,13 @@ pub struct AwsConfig {
     pub endpoint_url: Option<String>,
     /// Named profile.
     pub profile: Option<String>,
+    /// Longest a call to SQS or SNS may take, retries included, in seconds (the backend's
+    /// default when unset: 60). A call that takes longer fails as a transient error.
+    pub operation_timeout_secs: Option<u64>,
+    /// Longest one attempt of a call may take, in seconds (the backend's default when
+    /// unset: 30, above SQS's longest long poll of 20 s). A receive polls for at most two
+    /// thirds of it.
+    pub attempt_timeout_secs: Option<u64>,
 }
 
 /// Azure Service Bus settings.
@@ -172,6 +182,8 @@ const ENV_VARS: &[&str] = &[
     "COURIER_AWS_REGION",
     "COURIER_AWS_ENDPOINT_URL",
     "COURIER_AWS_PROFILE",
+    "COURIER_AWS_OPERATION_TIMEOUT_SECS",
+    "COURIER_AWS_ATTEMPT_TIMEOUT_SECS",
     "COURIER_AZURE_CONNECTION_STRING",
     "COURIER_AZURE_ENDPOINT",
     "COURIER_AZURE_ALLOW_INSECURE_ENDPOINT",
@@ -256,6 +268,12 @@ impl Config {
                 "COURIER_AWS_REGION" => self.aws.region = Some(value),
                 "COURIER_AWS_ENDPOINT_URL" => self.aws.endpoint_url = Some(value),
                 "COURIER_AWS_PROFILE" => self.aws.profile = Some(value),
+                "COURIER_AWS_OPERATION_TIMEOUT_SECS" => {
+                    self.aws.operation_timeout_secs = Some(seconds(&name, &value)?)
+                }
+                "COURIER_AWS_ATTEMPT_TIMEOUT_SECS" => {
+                    self.aws.attempt_timeout_secs = Some(seconds(&name, &value)?)
+                }
                 "COURIER_AZURE_CONNECTION_STRING" => {
                     self.azure.connection_string = Some(Secret::new(value))
                 }
@@ -314,6 +332,16 @@ fn redact_values(message: &str) -> String {
     out
 }
 
+/// A whole number of seconds, at least 1, from environment variable `name`.
+fn seconds(name: &str, value: &str) -> Result<u64> {
+    match value.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(Error::invalid_config(format!(
+            "{name} '{value}' is not a whole number of seconds above 0"
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,7 +362,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.aws.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(c.aws.operation_timeout_secs, None);
         c.apply_env([
+            (
+                "COURIER_AWS_OPERATION_TIMEOUT_SECS".to_owned(),
+                "45".to_owned(),
+            ),
+            (
+                "COURIER_AWS_ATTEMPT_TIMEOUT_SECS".to_owned(),
+                "25".to_owned(),
+            ),
             ("COURIER_PROVIDER".to_owned(), "azure".to_owned()),
             (
                 "COURIER_AZURE_CONNECTION_STRING".to_owned(),
@@ -344,6 +381,8 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.provider, Provider::Azure);
+        assert_eq!(c.aws.operation_timeout_secs, Some(45));
+        assert_eq!(c.aws.attempt_timeout_secs, Some(25));
         assert_eq!(
             c.azure.connection_string.as_ref().unwrap().expose(),
             "Endpoint=sb://x/;SharedAccessKey=abc"
@@ -450,6 +489,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("COURIER_PROVIDER 'gcp' is not one of"), "{e}");
+        for value in ["0", "-1", "ten", "1.5"] {
+            let e = Config::default()
+                .apply_env([(
+                    "COURIER_AWS_ATTEMPT_TIMEOUT_SECS".to_owned(),
+                    value.to_owned(),
+                )])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!(
+                    "COURIER_AWS_ATTEMPT_TIMEOUT_SECS '{value}' is not a whole number"
+                )),
+                "{e}"
+            );
+        }
         let e = Config::from_file(Path::new("/nonexistent/courier.toml")).unwrap_err();
         assert!(crate::error::display_chain(&e)
             .contains("cannot read config file '/nonexistent/courier.toml'"));

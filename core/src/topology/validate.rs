@@ -1,9 +1,10 @@
 //! Topology checks: names every cloud accepts, references that resolve, no collisions.
 //!
 //! Names must fit all backends at once, because the same file drives memory, AWS and
-//! Azure: SQS queue names are at most 80 characters including the `-dlq` and `.fifo`
-//! suffixes courier adds, Service Bus subscription names at most 50, and Service Bus
-//! queues and topics share one namespace.
+//! Azure: Service Bus subscription names are at most 50 characters, and Service Bus
+//! queues and topics share one namespace. How long AWS names may be with the suffixes
+//! courier adds, and which entities would share an SQS queue, is for the AWS backend to
+//! say (`courier_aws::names::check_topology`), where those names are made.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,12 +12,8 @@ use crate::filter::Filter;
 
 use super::Topology;
 
-/// The longest SQS queue name.
-const SQS_MAX_NAME: usize = 80;
 /// The longest Service Bus subscription name.
 const SUBSCRIPTION_MAX_NAME: usize = 50;
-/// The longest SNS topic name, leaving room for `.fifo`.
-const TOPIC_MAX_NAME: usize = 256 - 5;
 /// SQS's longest visibility timeout.
 const MAX_VISIBILITY_SECS: u32 = 43_200;
 /// SQS's largest maxReceiveCount.
@@ -45,11 +42,6 @@ fn name_problem(name: &str) -> Option<String> {
     None
 }
 
-/// The SQS queue name courier gives an entity's queue (before `-dlq`/`.fifo`).
-fn aws_queue_len(base: &str, fifo: bool) -> usize {
-    base.len() + "-dlq".len() + if fifo { ".fifo".len() } else { 0 }
-}
-
 /// Every problem of the topology, each naming its entry.
 pub(super) fn problems(t: &Topology) -> Vec<String> {
     let mut out = Vec::new();
@@ -58,10 +50,6 @@ pub(super) fn problems(t: &Topology) -> Vec<String> {
         let at = format!("topics[{i}] ({})", topic.name);
         if let Some(p) = name_problem(&topic.name) {
             out.push(format!("{at}: {p}"));
-        } else if topic.name.len() > TOPIC_MAX_NAME {
-            out.push(format!(
-                "{at}: name is longer than {TOPIC_MAX_NAME} characters"
-            ));
         }
         if topic.content_based_deduplication && !topic.fifo {
             out.push(format!(
@@ -73,9 +61,8 @@ pub(super) fn problems(t: &Topology) -> Vec<String> {
         }
     }
 
-    // AWS queue names (queues and subscription queues) and Service Bus entity names
-    // (queues and topics) must each be unique.
-    let mut sqs_names: BTreeMap<String, String> = BTreeMap::new();
+    // Queue names and Service Bus entity names (queues and topics) must each be unique.
+    let mut queue_names: BTreeMap<&str, String> = BTreeMap::new();
     let mut sb_names: BTreeMap<&str, String> = topics
         .keys()
         .map(|n| (*n, format!("topic '{n}'")))
@@ -85,11 +72,6 @@ pub(super) fn problems(t: &Topology) -> Vec<String> {
         let at = format!("queues[{i}] ({})", queue.name);
         if let Some(p) = name_problem(&queue.name) {
             out.push(format!("{at}: {p}"));
-        } else if aws_queue_len(&queue.name, queue.fifo) > SQS_MAX_NAME {
-            out.push(format!(
-                "{at}: name is too long: with '-dlq'{} it exceeds SQS's {SQS_MAX_NAME} characters",
-                if queue.fifo { " and '.fifo'" } else { "" }
-            ));
         }
         if queue.content_based_deduplication && !queue.fifo {
             out.push(format!(
@@ -102,7 +84,8 @@ pub(super) fn problems(t: &Topology) -> Vec<String> {
             queue.max_receive_count,
             queue.visibility_timeout_secs,
         );
-        if let Some(other) = sqs_names.insert(queue.name.clone(), format!("queue '{}'", queue.name))
+        if let Some(other) =
+            queue_names.insert(queue.name.as_str(), format!("queue '{}'", queue.name))
         {
             out.push(format!("{at}: duplicate name, also used by {other}"));
         }
@@ -132,18 +115,11 @@ pub(super) fn problems(t: &Topology) -> Vec<String> {
                 }
             ));
         }
-        let fifo = topic.is_some_and(|t| t.fifo);
         if let Some(p) = name_problem(&sub.name) {
             out.push(format!("{at}: {p}"));
         } else if sub.name.len() > SUBSCRIPTION_MAX_NAME {
             out.push(format!(
                 "{at}: name is longer than Service Bus's {SUBSCRIPTION_MAX_NAME} characters"
-            ));
-        }
-        let queue_name = format!("{}-{}", sub.topic, sub.name);
-        if aws_queue_len(&queue_name, fifo) > SQS_MAX_NAME {
-            out.push(format!(
-                "{at}: the subscription's SQS queue '{queue_name}-dlq' is longer than {SQS_MAX_NAME} characters"
             ));
         }
         check_counts(
@@ -154,13 +130,6 @@ pub(super) fn problems(t: &Topology) -> Vec<String> {
         );
         if !subs.insert((sub.topic.as_str(), sub.name.as_str())) {
             out.push(format!("{at}: duplicate subscription"));
-        } else if let Some(other) = sqs_names.insert(
-            queue_name.clone(),
-            format!("subscription {}/{}", sub.topic, sub.name),
-        ) {
-            out.push(format!(
-                "{at}: its SQS queue '{queue_name}' collides with {other}"
-            ));
         }
         if let Some(policy) = &sub.filter {
             if let Err(e) = Filter::from_policy(policy) {

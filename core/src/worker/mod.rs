@@ -59,7 +59,9 @@ pub struct WorkerConfig {
     pub batch_size: usize,
     /// Receive loops running at once (at least 1; several help on high-latency backends).
     pub pollers: usize,
-    /// Long-poll wait of one receive call.
+    /// Long-poll wait of one receive call. Stopping lets a receive in flight end (so
+    /// that no long poll is left behind on the broker to take messages nobody will
+    /// handle) and gives back what it brought: shutdown can take this long more.
     pub poll_wait: Duration,
     /// Deliveries before a retried message is dead-lettered (at least 1).
     pub max_attempts: u32,

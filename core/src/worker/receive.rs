@@ -59,11 +59,20 @@ pub(super) async fn poll(
                 Err(_) => break,
             }
         }
+        let receiving = shared
+            .broker
+            .receive(&shared.source, held.len(), shared.config.poll_wait);
+        tokio::pin!(receiving);
         let received = tokio::select! {
-            r = shared.broker.receive(&shared.source, held.len(), shared.config.poll_wait) => r,
-            // Dropping an in-flight receive loses nothing: what it had taken reappears
-            // when its visibility timeout ends.
-            _ = stop.changed() => return Ok(()),
+            r = &mut receiving => r,
+            _ = stop.changed() => {
+                // A long poll left behind goes on taking messages on the broker's side
+                // (SQS hands them to it although nobody waits for the answer), hiding
+                // them from every consumer until their visibility timeout ends: let it
+                // end (within `poll_wait`) and give back at once what it brought.
+                give_back(receiving.await).await;
+                return Ok(());
+            }
         };
         match received {
             Ok(deliveries) => {
@@ -96,6 +105,17 @@ pub(super) async fn poll(
                     _ = stop.changed() => return Ok(()),
                 }
             }
+        }
+    }
+}
+
+/// Makes deliveries received while stopping visible again at once.
+async fn give_back(received: Result<Vec<crate::Delivery>>) {
+    let Ok(deliveries) = received else { return };
+    let given_back = deliveries.into_iter().map(|d| d.nack(Duration::ZERO));
+    for result in futures_util::future::join_all(given_back).await {
+        if let Err(e) = result {
+            tracing::debug!(error = %display_chain(&e.error), "a delivery received while stopping reappears when its lock expires");
         }
     }
 }

@@ -1,14 +1,19 @@
-//! Clients, and the names-to-URL/ARN caches: a queue URL or topic ARN is looked up once.
+//! What courier knows of the account's queues and topics: each is looked up once (URL,
+//! ARN, FIFO-ness, visibility timeout) and remembered until provisioning changes things
+//! or an entity turns out to be gone.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use courier_core::{Error, Result};
+use parking_lot::Mutex;
 
-use crate::receive::AckBatcher;
 use crate::{error, names};
+
+/// SQS's default visibility timeout, for a queue that does not say.
+const DEFAULT_VISIBILITY: Duration = Duration::from_secs(30);
 
 /// What courier needs to know of a queue.
 #[derive(Debug)]
@@ -21,6 +26,13 @@ pub(crate) struct QueueInfo {
     pub(crate) visibility: Duration,
 }
 
+impl QueueInfo {
+    /// How errors name it: `queue 'audit'`.
+    pub(crate) fn describe(&self) -> String {
+        format!("queue '{}'", self.base)
+    }
+}
+
 /// What courier needs to know of a topic.
 #[derive(Debug)]
 pub(crate) struct TopicInfo {
@@ -30,83 +42,75 @@ pub(crate) struct TopicInfo {
     pub(crate) content_based_dedup: bool,
 }
 
-pub(crate) struct Inner {
-    pub(crate) sqs: aws_sdk_sqs::Client,
-    pub(crate) sns: aws_sdk_sns::Client,
+/// Queue and topic lookups, cached by name.
+pub(crate) struct Entities {
+    sqs: aws_sdk_sqs::Client,
+    sns: aws_sdk_sns::Client,
     queues: Mutex<HashMap<String, Arc<QueueInfo>>>,
     topics: Mutex<HashMap<String, Arc<TopicInfo>>>,
-    acks: OnceLock<AckBatcher>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-impl Inner {
+impl Entities {
     pub(crate) fn new(sqs: aws_sdk_sqs::Client, sns: aws_sdk_sns::Client) -> Self {
-        Inner {
+        Entities {
             sqs,
             sns,
             queues: Mutex::default(),
             topics: Mutex::default(),
-            acks: OnceLock::new(),
         }
     }
 
-    /// The ack batcher, started on first use (inside the runtime).
-    pub(crate) fn acks(&self) -> &AckBatcher {
-        self.acks
-            .get_or_init(|| AckBatcher::start(self.sqs.clone()))
-    }
-
-    /// Forgets cached entities (after provisioning, or when one vanished).
+    /// Forgets everything looked up (after provisioning, or when an entity vanished).
     pub(crate) fn forget(&self) {
-        lock(&self.queues).clear();
-        lock(&self.topics).clear();
+        self.queues.lock().clear();
+        self.topics.lock().clear();
     }
 
     /// The queue with this base name (standard, or FIFO with `.fifo`); `what` names it in errors.
     pub(crate) async fn queue(&self, base: &str, what: &str) -> Result<Arc<QueueInfo>> {
-        if let Some(q) = lock(&self.queues).get(base) {
+        if let Some(q) = self.queues.lock().get(base) {
             return Ok(q.clone());
         }
-        let mut url = None;
-        for name in [
-            names::queue_name(base, false),
-            names::queue_name(base, true),
-        ] {
-            match self.sqs.get_queue_url().queue_name(&name).send().await {
-                Ok(out) => {
-                    url = out.queue_url;
-                    break;
-                }
-                Err(e) => match error::map("GetQueueUrl", what, e) {
-                    Error::NotFound { .. } => continue,
-                    other => return Err(other),
-                },
-            }
-        }
-        let url = url.ok_or_else(|| Error::not_found(what))?;
+        let url = self.queue_url(base, what).await?;
         let attrs = self.queue_attributes(&url, what).await?;
         let get = |name: QueueAttributeName| attrs.get(&name).map(String::as_str);
         let info = Arc::new(QueueInfo {
             base: base.to_owned(),
             fifo: get(QueueAttributeName::FifoQueue) == Some("true"),
             content_based_dedup: get(QueueAttributeName::ContentBasedDeduplication) == Some("true"),
-            visibility: Duration::from_secs(
-                get(QueueAttributeName::VisibilityTimeout)
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(30),
-            ),
+            visibility: get(QueueAttributeName::VisibilityTimeout)
+                .and_then(|v| v.parse().ok())
+                .map_or(DEFAULT_VISIBILITY, Duration::from_secs),
             url,
         });
-        lock(&self.queues).insert(base.to_owned(), info.clone());
+        self.queues.lock().insert(base.to_owned(), info.clone());
         Ok(info)
+    }
+
+    /// The URL of the standard queue `base`, else of the FIFO queue `base.fifo`.
+    async fn queue_url(&self, base: &str, what: &str) -> Result<String> {
+        for name in [
+            names::queue_name(base, false),
+            names::queue_name(base, true),
+        ] {
+            match self.sqs.get_queue_url().queue_name(&name).send().await {
+                Ok(out) => {
+                    if let Some(url) = out.queue_url {
+                        return Ok(url);
+                    }
+                }
+                Err(e) => match error::map("GetQueueUrl", what, e) {
+                    e if e.is_not_found() => continue,
+                    other => return Err(other),
+                },
+            }
+        }
+        Err(Error::not_found(what))
     }
 
     /// The topic with this name (standard, or FIFO with `.fifo`).
     pub(crate) async fn topic(&self, name: &str) -> Result<Arc<TopicInfo>> {
-        if let Some(t) = lock(&self.topics).get(name) {
+        if let Some(t) = self.topics.lock().get(name) {
             return Ok(t.clone());
         }
         let what = format!("topic '{name}'");
@@ -115,19 +119,19 @@ impl Inner {
             .await?
             .ok_or_else(|| Error::not_found(&what))?;
         let fifo = names::is_fifo(names::arn_name(&arn));
-        let content_based_dedup = if fifo {
-            let attrs = self.topic_attributes(&arn, &what).await?;
-            attrs.get("ContentBasedDeduplication").map(String::as_str) == Some("true")
-        } else {
-            false
-        };
+        let content_based_dedup = fifo
+            && self
+                .topic_attributes(&arn, &what)
+                .await?
+                .get("ContentBasedDeduplication")
+                .is_some_and(|v| v == "true");
         let info = Arc::new(TopicInfo {
             name: name.to_owned(),
             arn,
             fifo,
             content_based_dedup,
         });
-        lock(&self.topics).insert(name.to_owned(), info.clone());
+        self.topics.lock().insert(name.to_owned(), info.clone());
         Ok(info)
     }
 
@@ -172,12 +176,14 @@ impl Inner {
         let mut pages = self.sns.list_topics().into_paginator().send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| error::map("ListTopics", what, e))?;
-            for topic in page.topics.unwrap_or_default() {
-                if let Some(arn) = topic.topic_arn {
-                    if wanted.iter().any(|w| w == names::arn_name(&arn)) {
-                        return Ok(Some(arn));
-                    }
-                }
+            let found = page
+                .topics
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|t| t.topic_arn)
+                .find(|arn| wanted.iter().any(|w| w == names::arn_name(arn)));
+            if found.is_some() {
+                return Ok(found);
             }
         }
         Ok(None)
