@@ -119,7 +119,7 @@ async fn main() {
         AwsBroker::connect(&AwsConfig {
             region: Some("us-east-1".into()),
             endpoint_url: Some(endpoint),
-            profile: None,
+            ..AwsConfig::default()
         })
         .await
         .unwrap(),
