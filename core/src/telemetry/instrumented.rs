@@ -5,10 +5,12 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use opentelemetry::context::FutureExt as _;
-use opentelemetry::trace::{Link, Span, SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::trace::{
+    Link, Span, SpanBuilder, SpanKind, SpanRef, Status, TraceContextExt, Tracer,
+};
 use opentelemetry::{Context as OtelContext, KeyValue};
 
-use super::entity::{system_of, Target};
+use super::entity::{system_of, with_error, Operation, Target, Targets};
 use super::settle::InstrumentedSettle;
 use super::{error_type, names, trace_context, Telemetry};
 use crate::broker::{Broker, Capabilities, Consumer, Publisher};
@@ -36,6 +38,8 @@ use crate::topology::Topology;
 pub struct Instrumented<B: ?Sized> {
     inner: Arc<B>,
     telemetry: Telemetry,
+    destinations: Targets<Destination>,
+    sources: Targets<Source>,
 }
 
 impl<B: ?Sized> std::fmt::Debug for Instrumented<B> {
@@ -47,7 +51,12 @@ impl<B: ?Sized> std::fmt::Debug for Instrumented<B> {
 impl<B: Broker + ?Sized> Instrumented<B> {
     /// Wraps `inner`, recording through `telemetry`.
     pub fn new(inner: Arc<B>, telemetry: Telemetry) -> Self {
-        Instrumented { inner, telemetry }
+        Instrumented {
+            inner,
+            telemetry,
+            destinations: Targets::default(),
+            sources: Targets::default(),
+        }
     }
 
     /// The wrapped broker.
@@ -60,30 +69,40 @@ impl<B: Broker + ?Sized> Instrumented<B> {
         &self.telemetry
     }
 
-    fn destination(&self, destination: &Destination) -> (Target, &'static str) {
+    fn destination(&self, destination: &Destination) -> (Arc<Target>, Operation) {
         let topic = matches!(destination, Destination::Topic(_));
-        let target = Target::destination(system_of(self.inner.name(), topic), destination);
-        (target, if topic { "publish" } else { "send" })
+        let target = self.destinations.get(destination, || {
+            Target::destination(system_of(self.inner.name(), topic), destination)
+        });
+        (
+            target,
+            if topic {
+                Operation::Publish
+            } else {
+                Operation::Send
+            },
+        )
     }
 
-    /// Records one finished client operation: its span's end state and its duration.
+    /// Ends a client operation's span and records its duration (with `error.type` when
+    /// it failed).
     fn finish(
         &self,
-        span: &mut impl Span,
-        attributes: &mut Vec<KeyValue>,
+        span: &SpanRef<'_>,
+        attributes: &[KeyValue],
         started: Instant,
         error: Option<&Error>,
     ) {
-        if let Some(e) = error {
-            let kind = error_type(e);
-            attributes.push(KeyValue::new(names::ERROR_TYPE, kind));
-            span.set_attribute(KeyValue::new(names::ERROR_TYPE, kind));
-            span.set_status(Status::error(display_chain(e)));
+        let duration = &self.telemetry.instruments.operation_duration;
+        match error {
+            Some(e) => {
+                let kind = error_type(e);
+                span.set_attribute(KeyValue::new(names::ERROR_TYPE, kind));
+                span.set_status(Status::error(display_chain(e)));
+                duration.record(secs(started.elapsed()), &with_error(attributes, kind));
+            }
+            None => duration.record(secs(started.elapsed()), attributes),
         }
-        self.telemetry
-            .instruments
-            .operation_duration
-            .record(secs(started.elapsed()), attributes);
         span.end();
     }
 }
@@ -95,14 +114,14 @@ pub(super) fn secs(d: Duration) -> f64 {
 #[async_trait]
 impl<B: Broker + ?Sized> Publisher for Instrumented<B> {
     async fn publish(&self, destination: &Destination, mut message: Message) -> Result<String> {
-        let (target, operation) = self.destination(destination);
-        let mut attributes = target.with_operation(operation, "send", None);
+        let (target, op) = self.destination(destination);
+        let attributes = target.attributes(op);
         let parent = OtelContext::current();
-        let own = trace_context::extract(&message);
-        let mut builder = SpanBuilder::from_name(target.span_name(operation))
+        let mut builder = SpanBuilder::from_name(target.span_name(op))
             .with_kind(SpanKind::Producer)
-            .with_attributes(attributes.clone());
-        if let Some(own) = own {
+            .with_attributes(attributes.to_vec());
+        // A context the user set is kept, and linked to.
+        if let Some(own) = trace_context::extract(&message) {
             builder = builder.with_links(vec![Link::with_context(own)]);
         }
         let span = self
@@ -119,21 +138,17 @@ impl<B: Broker + ?Sized> Publisher for Instrumented<B> {
             .with_context(cx.clone())
             .await;
         let span = cx.span();
-        if let Ok(id) = &result {
-            span.set_attribute(KeyValue::new(names::MESSAGE_ID, id.clone()));
+        let sent = &self.telemetry.instruments.sent;
+        match &result {
+            Ok(id) => {
+                if span.is_recording() {
+                    span.set_attribute(KeyValue::new(names::MESSAGE_ID, id.clone()));
+                }
+                sent.add(1, attributes);
+            }
+            Err(e) => sent.add(1, &with_error(attributes, error_type(e))),
         }
-        let error = result.as_ref().err();
-        if let Some(e) = error {
-            attributes.push(KeyValue::new(names::ERROR_TYPE, error_type(e)));
-            span.set_attribute(KeyValue::new(names::ERROR_TYPE, error_type(e)));
-            span.set_status(Status::error(display_chain(e)));
-        }
-        let metrics = &self.telemetry.instruments;
-        metrics.sent.add(1, &attributes);
-        metrics
-            .operation_duration
-            .record(secs(started.elapsed()), &attributes);
-        span.end();
+        self.finish(&span, attributes, started, result.as_ref().err());
         result
     }
 
@@ -142,7 +157,7 @@ impl<B: Broker + ?Sized> Publisher for Instrumented<B> {
         destination: &Destination,
         mut messages: Vec<Message>,
     ) -> Result<Vec<Result<String>>> {
-        let (target, operation) = self.destination(destination);
+        let (target, op) = self.destination(destination);
         let tracer = &self.telemetry.instruments.tracer;
         let parent = OtelContext::current();
         // Batches get a "create" span per message (the recommended structure for batch
@@ -152,9 +167,9 @@ impl<B: Broker + ?Sized> Publisher for Instrumented<B> {
             let context = match trace_context::extract(message) {
                 Some(own) => own,
                 None => {
-                    let create = SpanBuilder::from_name(target.span_name("create"))
+                    let create = SpanBuilder::from_name(target.span_name(Operation::Create))
                         .with_kind(SpanKind::Producer)
-                        .with_attributes(target.with_operation("create", "create", None));
+                        .with_attributes(target.attributes(Operation::Create).to_vec());
                     let mut span = tracer.build_with_context(create, &parent);
                     let context = span.span_context().clone();
                     trace_context::inject_if_absent(message, &context);
@@ -167,8 +182,8 @@ impl<B: Broker + ?Sized> Publisher for Instrumented<B> {
             }
         }
         let count = i64::try_from(messages.len()).unwrap_or(i64::MAX);
-        let mut attributes = target.with_operation(operation, "send", None);
-        let builder = SpanBuilder::from_name(target.span_name(operation))
+        let attributes = target.attributes(op);
+        let builder = SpanBuilder::from_name(target.span_name(op))
             .with_kind(SpanKind::Client)
             .with_attributes(
                 attributes
@@ -177,33 +192,35 @@ impl<B: Broker + ?Sized> Publisher for Instrumented<B> {
                     .chain([KeyValue::new(names::BATCH_COUNT, count)]),
             )
             .with_links(links);
-        let mut span = tracer.build_with_context(builder, &parent);
+        let cx = parent.with_span(tracer.build_with_context(builder, &parent));
         let started = Instant::now();
-        let result = self.inner.publish_batch(destination, messages).await;
+        let result = self
+            .inner
+            .publish_batch(destination, messages)
+            .with_context(cx.clone())
+            .await;
         let sent = &self.telemetry.instruments.sent;
-        match &result {
+        let failure = match &result {
             Ok(entries) => {
                 let mut first_failure = None;
                 for entry in entries {
                     match entry {
-                        Ok(_) => sent.add(1, &attributes),
+                        Ok(_) => sent.add(1, attributes),
                         Err(e) => {
-                            let mut failed = attributes.clone();
-                            failed.push(KeyValue::new(names::ERROR_TYPE, error_type(e)));
-                            sent.add(1, &failed);
+                            sent.add(1, &with_error(attributes, error_type(e)));
                             first_failure.get_or_insert(e);
                         }
                     }
                 }
-                self.finish(&mut span, &mut attributes, started, first_failure);
+                first_failure
             }
             Err(e) => {
-                let mut failed = attributes.clone();
-                failed.push(KeyValue::new(names::ERROR_TYPE, error_type(e)));
-                sent.add(u64::try_from(count).unwrap_or(0), &failed);
-                self.finish(&mut span, &mut attributes, started, Some(e));
+                let n = u64::try_from(count).unwrap_or(0);
+                sent.add(n, &with_error(attributes, error_type(e)));
+                Some(e)
             }
-        }
+        };
+        self.finish(&cx.span(), attributes, started, failure);
         result
     }
 }
@@ -211,44 +228,49 @@ impl<B: Broker + ?Sized> Publisher for Instrumented<B> {
 #[async_trait]
 impl<B: Broker + ?Sized> Consumer for Instrumented<B> {
     async fn receive(&self, source: &Source, max: usize, wait: Duration) -> Result<Vec<Delivery>> {
-        let target = Arc::new(Target::source(system_of(self.inner.name(), false), source));
-        let mut attributes = target.with_operation("receive", "receive", None);
-        let builder = SpanBuilder::from_name(target.span_name("receive"))
+        let target = self.sources.get(source, || {
+            Target::source(system_of(self.inner.name(), false), source)
+        });
+        let attributes = target.attributes(Operation::Receive);
+        let builder = SpanBuilder::from_name(target.span_name(Operation::Receive))
             .with_kind(SpanKind::Client)
-            .with_attributes(attributes.clone());
-        let mut span = self
-            .telemetry
-            .instruments
-            .tracer
-            .build_with_context(builder, &OtelContext::current());
+            .with_attributes(attributes.to_vec());
+        let parent = OtelContext::current();
+        let cx = parent.with_span(
+            self.telemetry
+                .instruments
+                .tracer
+                .build_with_context(builder, &parent),
+        );
         let started = Instant::now();
         let result = self.inner.receive(source, max, wait).await;
+        let span = cx.span();
         match result {
             Ok(deliveries) => {
                 let n = deliveries.len();
-                span.set_attribute(KeyValue::new(
-                    names::BATCH_COUNT,
-                    i64::try_from(n).unwrap_or(i64::MAX),
-                ));
-                for d in &deliveries {
-                    if let Some(creation) = trace_context::extract(d.message()) {
-                        span.add_link(creation, Vec::new());
+                if span.is_recording() {
+                    span.set_attribute(KeyValue::new(
+                        names::BATCH_COUNT,
+                        i64::try_from(n).unwrap_or(i64::MAX),
+                    ));
+                    for d in &deliveries {
+                        if let Some(creation) = trace_context::extract(d.message()) {
+                            span.add_link(creation, Vec::new());
+                        }
                     }
                 }
                 if n > 0 {
-                    self.telemetry
-                        .instruments
-                        .consumed
-                        .add(n as u64, &attributes);
+                    let consumed = &self.telemetry.instruments.consumed;
+                    consumed.add(n as u64, attributes);
                 }
-                self.finish(&mut span, &mut attributes, started, None);
+                self.finish(&span, attributes, started, None);
                 Ok(deliveries
                     .into_iter()
                     .map(|d| InstrumentedSettle::wrap(d, &target, &self.telemetry))
                     .collect())
             }
             Err(e) => {
-                self.finish(&mut span, &mut attributes, started, Some(&e));
+                self.finish(&span, attributes, started, Some(&e));
                 Err(e)
             }
         }

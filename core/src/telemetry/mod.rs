@@ -151,7 +151,7 @@ impl Telemetry {
         T: TracerProvider,
         T::Tracer: Send + Sync + 'static,
         <T::Tracer as opentelemetry::trace::Tracer>::Span: Send + Sync + 'static,
-        M: MeterProvider,
+        M: MeterProvider + ?Sized,
     {
         let tracer = global::BoxedTracer::new(Box::new(tracer_provider.tracer_with_scope(scope())));
         Self::with(tracer, &meter_provider.meter_with_scope(scope()))

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use opentelemetry::trace::{Span, SpanBuilder, SpanKind, Status, Tracer};
 use opentelemetry::{Context as OtelContext, KeyValue};
 
-use super::entity::Target;
+use super::entity::{with_error, Operation, Target};
 use super::instrumented::secs;
 use super::{error_type, names, Telemetry};
 use crate::delivery::{Delivery, Settle};
@@ -19,7 +19,7 @@ use crate::message::Message;
 pub(super) struct InstrumentedSettle {
     inner: Box<dyn Settle>,
     target: Arc<Target>,
-    message_id: String,
+    message_id: Arc<str>,
     telemetry: Telemetry,
 }
 
@@ -29,7 +29,7 @@ impl InstrumentedSettle {
         target: &Arc<Target>,
         telemetry: &Telemetry,
     ) -> Delivery {
-        let message_id = delivery.info().broker_message_id.clone();
+        let message_id = Arc::from(delivery.info().broker_message_id.as_str());
         delivery.map_settle(|inner| {
             Box::new(InstrumentedSettle {
                 inner,
@@ -42,32 +42,34 @@ impl InstrumentedSettle {
 
     async fn traced(
         &self,
-        operation: &'static str,
+        op: Operation,
         settle: impl std::future::Future<Output = Result<()>>,
     ) -> Result<()> {
-        let mut attributes = self.target.with_operation(operation, "settle", None);
-        let builder = SpanBuilder::from_name(self.target.span_name(operation))
+        let attributes = self.target.attributes(op);
+        let builder = SpanBuilder::from_name(self.target.span_name(op))
             .with_kind(SpanKind::Client)
-            .with_attributes(
-                attributes
-                    .iter()
-                    .cloned()
-                    .chain([KeyValue::new(names::MESSAGE_ID, self.message_id.clone())]),
-            );
+            .with_attributes(attributes.to_vec());
         let metrics = &self.telemetry.instruments;
         let mut span = metrics
             .tracer
             .build_with_context(builder, &OtelContext::current());
+        if span.is_recording() {
+            span.set_attribute(KeyValue::new(names::MESSAGE_ID, self.message_id.clone()));
+        }
         let started = Instant::now();
         let result = settle.await;
-        if let Err(e) = &result {
-            attributes.push(KeyValue::new(names::ERROR_TYPE, error_type(e)));
-            span.set_attribute(KeyValue::new(names::ERROR_TYPE, error_type(e)));
-            span.set_status(Status::error(display_chain(e)));
+        let duration = secs(started.elapsed());
+        match &result {
+            Ok(()) => metrics.operation_duration.record(duration, attributes),
+            Err(e) => {
+                let kind = error_type(e);
+                span.set_attribute(KeyValue::new(names::ERROR_TYPE, kind));
+                span.set_status(Status::error(display_chain(e)));
+                metrics
+                    .operation_duration
+                    .record(duration, &with_error(attributes, kind));
+            }
         }
-        metrics
-            .operation_duration
-            .record(secs(started.elapsed()), &attributes);
         span.end();
         result
     }
@@ -76,16 +78,19 @@ impl InstrumentedSettle {
 #[async_trait]
 impl Settle for InstrumentedSettle {
     async fn ack(&self) -> Result<()> {
-        self.traced("ack", self.inner.ack()).await
+        self.traced(Operation::Ack, self.inner.ack()).await
     }
 
     async fn nack(&self, after: Duration) -> Result<()> {
-        self.traced("nack", self.inner.nack(after)).await
+        self.traced(Operation::Nack, self.inner.nack(after)).await
     }
 
     async fn dead_letter(&self, message: &Message, reason: &str) -> Result<()> {
-        self.traced("dead_letter", self.inner.dead_letter(message, reason))
-            .await
+        self.traced(
+            Operation::DeadLetter,
+            self.inner.dead_letter(message, reason),
+        )
+        .await
     }
 
     /// Lock renewal is not a settlement: passed through.

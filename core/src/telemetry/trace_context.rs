@@ -50,32 +50,36 @@ pub(crate) fn traceparent(context: &SpanContext) -> String {
 }
 
 fn parse_traceparent(value: &str) -> Option<(TraceId, SpanId, TraceFlags)> {
-    let mut parts = value.trim().split('-');
-    let version = parts.next()?;
-    let trace_id = parts.next()?;
-    let span_id = parts.next()?;
-    let flags = parts.next()?;
-    let rest = parts.next();
-    let is_hex = |s: &str, len: usize| {
-        s.len() == len
-            && s.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    };
-    // Version ff is forbidden; version 00 has exactly four parts; a later version may
-    // append parts, which this version ignores.
-    if !is_hex(version, 2) || version == "ff" || (version == "00" && rest.is_some()) {
+    // version "-" trace-id "-" parent-id "-" trace-flags: 2 + 1 + 32 + 1 + 16 + 1 + 2.
+    let b = value.trim().as_bytes();
+    if b.len() < 55 || b[2] != b'-' || b[35] != b'-' || b[52] != b'-' {
         return None;
     }
-    if !is_hex(trace_id, 32) || !is_hex(span_id, 16) || !is_hex(flags, 2) {
+    let version = hex(&b[0..2])?;
+    // Version ff is forbidden; version 00 is exactly 55 characters; a later version may
+    // append fields after a '-', which this version ignores (section 4.3).
+    if version == 0xff || (version == 0 && b.len() != 55) || (b.len() > 55 && b[55] != b'-') {
         return None;
     }
-    let trace_id = TraceId::from_hex(trace_id).ok()?;
-    let span_id = SpanId::from_hex(span_id).ok()?;
+    let trace_id = TraceId::from(hex(&b[3..35])?);
+    let span_id = SpanId::from(u64::try_from(hex(&b[36..52])?).ok()?);
+    let flags = u8::try_from(hex(&b[53..55])?).ok()?;
     if trace_id == TraceId::INVALID || span_id == SpanId::INVALID {
         return None;
     }
-    let flags = u8::from_str_radix(flags, 16).ok()?;
     Some((trace_id, span_id, TraceFlags::new(flags & 0x01)))
+}
+
+/// Lowercase hex digits (as W3C requires) to a number; at most 32 digits.
+fn hex(digits: &[u8]) -> Option<u128> {
+    digits.iter().try_fold(0u128, |n, d| {
+        let v = match d {
+            b'0'..=b'9' => d - b'0',
+            b'a'..=b'f' => d - b'a' + 10,
+            _ => return None,
+        };
+        Some(n << 4 | u128::from(v))
+    })
 }
 
 #[cfg(test)]
