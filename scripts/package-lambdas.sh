@@ -27,7 +27,7 @@ export PATH="$TOOLS/bin:$TOOLS/venv/bin:$PATH"
 echo "==> building release bootstraps for $TARGET (glibc $GLIBC)"
 bins=()
 for f in "${FUNCTIONS[@]}"; do bins+=(--bin "$f"); done
-cargo zigbuild --profile lambda -p courier-lambdas --target "$TARGET.$GLIBC" "${bins[@]}"
+cargo zigbuild --profile lambda -p courier-lambdas --features otel --target "$TARGET.$GLIBC" "${bins[@]}"
 
 out="target/lambda"
 mkdir -p "$out"

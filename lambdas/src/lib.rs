@@ -57,28 +57,77 @@ pub fn init_tracing() {
 /// standard AWS chain configures the client), unless `COURIER_LAMBDA_DEAD_LETTERS=none`,
 /// which leaves them to the queue's redrive policy. Event ids are remembered for the life
 /// of the execution environment, skipping redeliveries it has handled.
+///
+/// With the feature `otel`, records are traced and measured, and exported over OTLP when
+/// the standard `OTEL_*` variables are set (see `courier-otlp`), flushed at the end of
+/// every invocation: Lambda freezes the environment between invocations.
 pub async fn run_sqs(router: Router) -> Result<(), lambda_runtime::Error> {
+    let telemetry = Telemetry::from_env()?;
     let mut adapter =
         sqs::SqsAdapter::new(router).idempotency(Arc::new(MemoryIdempotencyStore::default()));
+    #[cfg(feature = "otel")]
+    if let Some(t) = telemetry.recording() {
+        adapter = adapter.telemetry(t);
+    }
     if std::env::var("COURIER_LAMBDA_DEAD_LETTERS").as_deref() != Ok("none") {
         let broker = courier_aws::AwsBroker::connect(&Default::default()).await?;
         adapter = adapter.dead_letters(Arc::new(broker));
     }
-    let adapter = &adapter;
+    let (adapter, telemetry) = (&adapter, &telemetry);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<SqsBatchResponse, lambda_runtime::Error>(adapter.handle(event.payload).await)
+        let response = adapter.handle(event.payload).await;
+        telemetry.flush().await;
+        Ok::<SqsBatchResponse, lambda_runtime::Error>(response)
     }))
     .await
 }
 
 /// Runs `router` as an SNS-triggered function until the runtime stops it.
 pub async fn run_sns(router: Router) -> Result<(), lambda_runtime::Error> {
-    let adapter = &sns::SnsAdapter::new(router);
+    let telemetry = Telemetry::from_env()?;
+    #[allow(unused_mut)]
+    let mut adapter = sns::SnsAdapter::new(router);
+    #[cfg(feature = "otel")]
+    if let Some(t) = telemetry.recording() {
+        adapter = adapter.telemetry(t);
+    }
+    let (adapter, telemetry) = (&adapter, &telemetry);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SnsEvent>| async move {
-        adapter
-            .handle(event.payload)
-            .await
-            .map_err(lambda_runtime::Error::from)
+        let result = adapter.handle(event.payload).await;
+        telemetry.flush().await;
+        result.map_err(lambda_runtime::Error::from)
     }))
     .await
+}
+
+/// The function's telemetry: OTLP export from the environment with the feature `otel`,
+/// nothing without it.
+struct Telemetry {
+    #[cfg(feature = "otel")]
+    providers: courier_otlp::Providers,
+}
+
+impl Telemetry {
+    fn from_env() -> Result<Self, lambda_runtime::Error> {
+        Ok(Telemetry {
+            #[cfg(feature = "otel")]
+            providers: courier_otlp::Providers::from_env(courier_otlp::Options::default())?,
+        })
+    }
+
+    #[cfg(feature = "otel")]
+    fn recording(&self) -> Option<courier_core::telemetry::Telemetry> {
+        self.providers.telemetry().cloned()
+    }
+
+    /// Exports what this invocation recorded before Lambda freezes the environment; a
+    /// collector that cannot be reached costs the spans, never the invocation.
+    async fn flush(&self) {
+        #[cfg(feature = "otel")]
+        if self.providers.exports() {
+            if let Err(e) = self.providers.flush().await {
+                tracing::warn!(error = %courier_core::display_chain(&e), "telemetry not exported");
+            }
+        }
+    }
 }

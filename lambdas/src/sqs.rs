@@ -78,6 +78,19 @@ impl SqsAdapter {
         self
     }
 
+    /// Traces and measures each record's processing (feature `otel`): a `process` span
+    /// per record (`messaging.system` = `aws_sqs`), linked to its producer, under the
+    /// current context; the pipeline's metrics, with `messaging.client.consumed.messages`
+    /// counted here since Lambda pushes the records.
+    #[cfg(feature = "otel")]
+    pub fn telemetry(mut self, telemetry: courier_core::telemetry::Telemetry) -> Self {
+        use courier_core::telemetry::{system, Consumption};
+        self.pipeline = self
+            .pipeline
+            .telemetry(telemetry, system::AWS_SQS, Consumption::Push);
+        self
+    }
+
     /// Records of a standard queue handled at once (at least 1).
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
@@ -143,12 +156,19 @@ impl SqsAdapter {
             .get("ApproximateReceiveCount")
             .and_then(|c| c.parse().ok())
             .unwrap_or(1);
+        // SentTimestamp: milliseconds since the epoch when SQS received the message.
+        let enqueued_at = r
+            .attributes
+            .get("SentTimestamp")
+            .and_then(|t| t.parse::<u64>().ok())
+            .map(|ms| std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms));
         let ctx = Context::new(
             Source::queue(queue.clone()),
             delivery_count,
             r.message_id.as_deref().unwrap_or_default(),
             message.clone(),
-        );
+        )
+        .with_enqueued_at(enqueued_at);
         match self.pipeline.process(ctx).await {
             Decision::Ack | Decision::Duplicate => Outcome::Done,
             Decision::Retry { .. } => Outcome::Failed,

@@ -83,10 +83,16 @@ impl ProcessTelemetry {
         if span.is_recording() {
             describe(&mut span, ctx, head);
         }
+        let current = span.span_context().is_valid();
         let cx = parent.with_span(span);
         let started = Instant::now();
-        // Current while the handler runs: what it publishes is a child of this span.
-        let (outcome, failure) = work.with_context(cx.clone()).await;
+        // Current while the handler runs: what it publishes is a child of this span (a
+        // span without a valid context, from a no-op tracer, has nothing to pass on).
+        let (outcome, failure) = if current {
+            work.with_context(cx.clone()).await
+        } else {
+            work.await
+        };
         let elapsed = secs(started.elapsed());
         let span = cx.span();
         let outcome_name = match &outcome {
