@@ -27,7 +27,7 @@ export PATH="$TOOLS/bin:$TOOLS/venv/bin:$PATH"
 echo "==> building release bootstraps for $TARGET (glibc $GLIBC)"
 bins=()
 for f in "${FUNCTIONS[@]}"; do bins+=(--bin "$f"); done
-cargo zigbuild --profile lambda -p courier-shop --target "$TARGET.$GLIBC" "${bins[@]}"
+cargo zigbuild --profile lambda -p courier-shop --features otel --target "$TARGET.$GLIBC" "${bins[@]}"
 
 target_dir="${CARGO_TARGET_DIR:-target}"
 out="target/lambda"

@@ -33,6 +33,11 @@ pub use courier_azure as azure;
 #[cfg(feature = "lambda")]
 pub use courier_lambdas as lambda;
 
+/// OTLP export from the standard `OTEL_*` variables, and an in-process summary of
+/// courier's metrics (feature `otlp`).
+#[cfg(feature = "otlp")]
+pub use courier_otlp as otlp;
+
 /// What a program using courier needs most, in one import: `use courier::prelude::*;`.
 pub mod prelude {
     pub use crate::connect;

@@ -209,6 +209,16 @@ impl Delivery {
         Event::from_message(&self.message)
     }
 
+    /// The same delivery, settled through `wrap(its settlement)` (an instrumenting layer).
+    #[cfg_attr(not(feature = "otel"), allow(dead_code))]
+    pub(crate) fn map_settle(self, wrap: impl FnOnce(Box<dyn Settle>) -> Box<dyn Settle>) -> Self {
+        Delivery {
+            message: self.message,
+            info: self.info,
+            settle: wrap(self.settle),
+        }
+    }
+
     fn handed_back(self, result: Result<()>) -> Result<(), SettleError> {
         result.map_err(|error| SettleError {
             error,

@@ -7,7 +7,9 @@
 //! - the [`Topology`] file and subscription [`Filter`]s, and the [`Config`];
 //! - the in-memory broker [`MemoryBroker`];
 //! - the [`worker`] runtime that runs event handlers on any broker;
-//! - with the `conformance` feature, the `conformance` suite every backend runs.
+//! - with the `conformance` feature, the `conformance` suite every backend runs;
+//! - with the `otel` feature, `telemetry`: OpenTelemetry spans and metrics in the
+//!   messaging semantic conventions.
 //!
 //! ```
 //! use std::time::Duration;
@@ -43,6 +45,8 @@ pub mod memory;
 mod message;
 mod provision;
 pub mod request;
+#[cfg(feature = "otel")]
+pub mod telemetry;
 pub mod topology;
 pub mod wire;
 pub mod worker;

@@ -56,6 +56,9 @@ pub struct SqsSystemAttributes<'a> {
     /// The X-Ray trace header the message was sent with.
     #[serde(rename = "AWSTraceHeader", borrow, default)]
     pub aws_trace_header: Option<Cow<'a, str>>,
+    /// Milliseconds since the epoch when SQS received the message.
+    #[serde(rename = "SentTimestamp", borrow, default)]
+    pub sent_timestamp: Option<Cow<'a, str>>,
 }
 
 /// One SQS message attribute: `String`, `Number` or `Binary` (optionally with a custom
@@ -92,6 +95,12 @@ impl SqsRecord<'_> {
             .as_deref()
             .and_then(|c| c.parse().ok())
             .unwrap_or(1)
+    }
+
+    /// When SQS received the message (`SentTimestamp`), if the record says.
+    pub fn sent_at(&self) -> Option<std::time::SystemTime> {
+        let ms: u64 = self.attributes.sent_timestamp.as_deref()?.parse().ok()?;
+        Some(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
     }
 }
 

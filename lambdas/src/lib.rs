@@ -6,6 +6,10 @@
 //! - [`runtime`]: the `bootstrap` loop on the Lambda Runtime API ([`run_sqs`], [`run_sns`]);
 //! - [`event`]: the SQS and SNS event shapes, read with borrowed strings.
 //!
+//! With the feature `otel`, every record is traced and measured in OpenTelemetry's
+//! messaging conventions and exported over OTLP/HTTP when the standard `OTEL_*` variables
+//! say so, flushed before each invocation is answered.
+//!
 //! Both adapters hand every record to the one core pipeline
 //! ([`courier_core::worker::Pipeline`]) and only translate its outcome. A function is a
 //! few lines:
@@ -31,6 +35,7 @@ pub mod event;
 pub mod runtime;
 pub mod sns;
 pub mod sqs;
+mod telemetry;
 
 pub use runtime::api::BoxError;
 pub use runtime::{run_sns, run_sqs};

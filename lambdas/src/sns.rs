@@ -41,6 +41,18 @@ impl SnsAdapter {
         }
     }
 
+    /// Traces and measures each record's processing (feature `otel`), as
+    /// [`SqsAdapter::telemetry`](crate::sqs::SqsAdapter::telemetry) does, with
+    /// `messaging.system` = `aws.sns`.
+    #[cfg(feature = "otel")]
+    pub fn telemetry(mut self, telemetry: courier_core::telemetry::Telemetry) -> Self {
+        use courier_core::telemetry::{system, Consumption};
+        self.pipeline = self
+            .pipeline
+            .telemetry(telemetry, system::AWS_SNS, Consumption::Push);
+        self
+    }
+
     /// Handles one SNS event: `Ok` when every record succeeded.
     pub async fn handle(&self, event: &SnsEvent<'_>) -> Result<(), SnsFailure> {
         let total = event.records.len();

@@ -91,6 +91,19 @@ impl SqsAdapter {
         self
     }
 
+    /// Traces and measures each record's processing (feature `otel`): a `process` span
+    /// per record (`messaging.system` = `aws_sqs`), linked to its producer, under the
+    /// current context; the pipeline's metrics, with `messaging.client.consumed.messages`
+    /// counted here since Lambda pushes the records.
+    #[cfg(feature = "otel")]
+    pub fn telemetry(mut self, telemetry: courier_core::telemetry::Telemetry) -> Self {
+        use courier_core::telemetry::{system, Consumption};
+        self.pipeline = self
+            .pipeline
+            .telemetry(telemetry, system::AWS_SQS, Consumption::Push);
+        self
+    }
+
     /// Records of a standard queue handled at once (at least 1).
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
@@ -201,7 +214,8 @@ impl SqsAdapter {
             r.receive_count(),
             r.message_id.as_ref(),
             message,
-        );
+        )
+        .with_enqueued_at(r.sent_at());
         match self.pipeline.process(ctx).await {
             Outcome::Ack | Outcome::Duplicate => DONE,
             Outcome::Retry { .. } => FAILED,

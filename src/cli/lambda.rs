@@ -9,6 +9,7 @@ use courier::worker::shutdown_signal;
 use courier_lambda_runner::{self as runner, RunnerConfig};
 
 use super::Env;
+use courier::otlp::Providers;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum LambdaCommand {
@@ -42,7 +43,7 @@ pub(crate) struct RunArgs {
     timeout: u64,
 }
 
-pub(crate) async fn run(env: &Env, cmd: LambdaCommand) -> Result<()> {
+pub(crate) async fn run(env: &Env, cmd: LambdaCommand, providers: &Providers) -> Result<()> {
     let LambdaCommand::Run(args) = cmd;
     if !args.bin.is_file() {
         anyhow::bail!("--bin '{}' is not a file (build the functions with scripts/package-lambdas.sh or cargo build -p courier-shop)", args.bin.display());
@@ -55,7 +56,22 @@ pub(crate) async fn run(env: &Env, cmd: LambdaCommand) -> Result<()> {
     config.timeout = Duration::from_secs(args.timeout);
     config.check()?;
     env.prepare_memory().await?;
+    let source = config.source.clone();
     let report = runner::run(env.broker.clone(), config, shutdown_signal()).await?;
     println!("{}: {report}", args.bin.display());
+    // The same run as courier's metrics saw it: what was received and deleted.
+    if let Some(summary) = providers.summary().await? {
+        let entity = match source.entity() {
+            courier::Entity::Queue(name) => name.clone(),
+            courier::Entity::Subscription { topic, name } => format!("{topic}/{name}"),
+        };
+        let seen = summary.get(&entity).cloned().unwrap_or_default();
+        println!(
+            "{source} (from courier's metrics): received {}, deleted {}, failed operations {}",
+            seen.consumed,
+            seen.settled("ack"),
+            seen.failed_operations
+        );
+    }
     Ok(())
 }

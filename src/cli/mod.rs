@@ -17,6 +17,8 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 
+use courier::otlp::{Options, Providers};
+use courier::telemetry::{Instrumented, Telemetry};
 use courier::{Broker, Config, Provider, Topology};
 use demo::DemoOptions;
 
@@ -92,11 +94,14 @@ enum Command {
 /// The resolved config, topology and broker a command works with.
 pub(crate) struct Env {
     pub(crate) config: Config,
+    /// The broker, instrumented when telemetry is on.
     pub(crate) broker: Arc<dyn Broker>,
+    /// What workers record through, when the environment asked for telemetry.
+    pub(crate) telemetry: Option<Telemetry>,
 }
 
 impl Env {
-    async fn new(cli: &Cli) -> Result<Self> {
+    async fn new(cli: &Cli, telemetry: Option<&Telemetry>) -> Result<Self> {
         let mut config = Config::load(cli.config.as_deref())?;
         if let Some(p) = &cli.provider {
             config.provider = p.parse()?;
@@ -104,8 +109,15 @@ impl Env {
         if let Some(t) = &cli.topology {
             config.topology = Some(t.clone());
         }
-        let broker = courier::connect(&config).await?;
-        Ok(Env { config, broker })
+        let mut broker = courier::connect(&config).await?;
+        if let Some(t) = telemetry {
+            broker = Arc::new(Instrumented::new(broker, t.clone()));
+        }
+        Ok(Env {
+            config,
+            broker,
+            telemetry: telemetry.cloned(),
+        })
     }
 
     /// The topology file: --topology, the config's, or ./topology.yaml.
@@ -175,8 +187,30 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
     if let Command::AzureStandin { listen } = cli.command {
         return azure_standin(listen).await;
     }
-    let env = Env::new(&cli).await?;
-    match cli.command {
+    // Exported over OTLP when the standard OTEL_* variables say so; the demo and the
+    // Lambda runner also summarise from the same metrics.
+    let summary = matches!(cli.command, Command::Demo { .. }) || is_lambda(&cli.command);
+    let providers = Providers::from_env(Options { summary })?;
+    let env = Env::new(&cli, providers.telemetry()).await?;
+    let result = run_command(cli.command, &env, &providers).await;
+    if let Err(e) = providers.shutdown().await {
+        tracing::warn!(error = %courier::display_chain(&e), "telemetry not exported");
+    }
+    result
+}
+
+#[cfg(feature = "aws")]
+fn is_lambda(command: &Command) -> bool {
+    matches!(command, Command::Lambda(_))
+}
+
+#[cfg(not(feature = "aws"))]
+fn is_lambda(_command: &Command) -> bool {
+    false
+}
+
+async fn run_command(command: Command, env: &Env, providers: &Providers) -> Result<()> {
+    match command {
         Command::Demo {
             keep_dead_letters,
             outbox,
@@ -185,11 +219,11 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
             let topology = env.topology()?.unwrap_or_else(Topology::example);
             if outbox {
                 #[cfg(feature = "postgres")]
-                return outbox::demo(&env, &topology, keep_dead_letters).await;
+                return outbox::demo(env, &topology, keep_dead_letters, providers).await;
                 #[cfg(not(feature = "postgres"))]
                 anyhow::bail!("--outbox needs courier built with the `postgres` feature");
             }
-            run_demo(&env, &topology, keep_dead_letters).await
+            run_demo(env, &topology, keep_dead_letters, providers).await
         }
         Command::Provision => {
             let topology = env.require_topology()?;
@@ -201,41 +235,54 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Publish(args) => publish::run(&env, args).await,
-        Command::Receive(args) => receive::run(&env, args).await,
-        Command::Request(args) => request::run(&env, args).await,
-        Command::Dlq(command) => dlq::run(&env, command).await,
-        Command::Stats(args) => stats::run(&env, args).await,
+        Command::Publish(args) => publish::run(env, args).await,
+        Command::Receive(args) => receive::run(env, args).await,
+        Command::Request(args) => request::run(env, args).await,
+        Command::Dlq(command) => dlq::run(env, command).await,
+        Command::Stats(args) => stats::run(env, args).await,
         #[cfg(feature = "postgres")]
-        Command::Outbox(cmd) => outbox::run(&env, cmd).await,
+        Command::Outbox(cmd) => outbox::run(env, cmd).await,
         #[cfg(feature = "aws")]
-        Command::Lambda(cmd) => lambda::run(&env, cmd).await,
+        Command::Lambda(cmd) => lambda::run(env, cmd, providers).await,
         #[cfg(feature = "azure-standin")]
         Command::AzureStandin { .. } => unreachable!("handled before connecting"),
     }
 }
 
-async fn run_demo(env: &Env, topology: &Topology, keep_dead_letters: bool) -> Result<()> {
+async fn run_demo(
+    env: &Env,
+    topology: &Topology,
+    keep_dead_letters: bool,
+    providers: &Providers,
+) -> Result<()> {
     let log: demo::shop::Log = Arc::new(|line| println!("{line}"));
     let options = DemoOptions {
         keep_dead_letters,
+        telemetry: env.telemetry.clone(),
         ..DemoOptions::default()
     };
     let outcomes = demo::run(env.broker.clone(), topology, &options, log).await?;
-    print_outcomes(env, &outcomes, keep_dead_letters);
-    Ok(())
+    print_outcomes(env, providers, &outcomes, keep_dead_letters).await
 }
 
-/// The demo's summary and dead letters.
-pub(crate) fn print_outcomes(
+/// The demo's summary (from courier's metrics where they were recorded) and dead letters.
+pub(crate) async fn print_outcomes(
     env: &Env,
+    providers: &Providers,
     outcomes: &[demo::ServiceOutcome],
     keep_dead_letters: bool,
-) {
+) -> Result<()> {
     println!();
-    println!("summary ({} provider):", env.broker.name());
+    let from_metrics = providers.summary().await?.unwrap_or_default();
+    println!(
+        "summary ({} provider, from courier's metrics):",
+        env.broker.name()
+    );
     for o in outcomes {
-        println!("  {:<13} {}", o.service, o.report);
+        match from_metrics.get(&format!("{}/{}", demo::TOPIC, o.service)) {
+            Some(s) => println!("  {:<13} {s}", o.service),
+            None => println!("  {:<13} {} (worker counters)", o.service, o.report),
+        }
     }
     println!();
     println!("dead-letter queues:");
@@ -250,6 +297,7 @@ pub(crate) fn print_outcomes(
     if !keep_dead_letters {
         println!("(dead letters were read and removed; pass --keep-dead-letters to leave them)");
     }
+    Ok(())
 }
 
 #[cfg(feature = "azure-standin")]

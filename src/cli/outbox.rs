@@ -96,11 +96,17 @@ async fn relay(env: &Env, db: Database, args: RelayArgs) -> Result<()> {
 }
 
 /// `courier demo --outbox`.
-pub(crate) async fn demo(env: &Env, topology: &Topology, keep_dead_letters: bool) -> Result<()> {
+pub(crate) async fn demo(
+    env: &Env,
+    topology: &Topology,
+    keep_dead_letters: bool,
+    providers: &courier::otlp::Providers,
+) -> Result<()> {
     let db = database(env)?;
     let log: super::demo::shop::Log = Arc::new(|line| println!("{line}"));
     let options = super::demo::DemoOptions {
         keep_dead_letters,
+        telemetry: env.telemetry.clone(),
         ..super::demo::DemoOptions::default()
     };
     let outcome = super::demo::outbox::run(env.broker.clone(), topology, db, &options, log).await?;
@@ -112,7 +118,7 @@ pub(crate) async fn demo(env: &Env, topology: &Topology, keep_dead_letters: bool
         "orders of this run: demo_orders.run_id = '{}'",
         outcome.run_id
     );
-    super::print_outcomes(env, &outcome.services, keep_dead_letters);
+    super::print_outcomes(env, providers, &outcome.services, keep_dead_letters).await?;
     if outcome.pending > 0 {
         anyhow::bail!("{} outbox message(s) still pending", outcome.pending);
     }

@@ -16,6 +16,25 @@ use super::handler::{Context, HandlerError, Router};
 use super::idempotency::{Claim, IdempotencyKey, IdempotencyStore};
 use crate::error::display_chain;
 use crate::event::{self, attr, EventHead};
+#[cfg(feature = "otel")]
+use crate::telemetry::{Consumption, ProcessTelemetry, Telemetry};
+
+/// Why processing failed, as telemetry's `error.type` says it (a short fixed list).
+pub(crate) mod failure {
+    /// No handler for the event type, or not a CloudEvent.
+    pub(crate) const NO_HANDLER: &str = "no_handler";
+    /// The handler asked for a retry (`HandlerError::Retry`).
+    pub(crate) const RETRY: &str = "handler_retry";
+    /// The handler failed for good, or the data did not decode (`HandlerError::Permanent`).
+    pub(crate) const PERMANENT: &str = "handler_permanent";
+    /// The handler panicked.
+    pub(crate) const PANIC: &str = "handler_panic";
+    /// Another consumer holds the event's idempotency claim.
+    pub(crate) const IN_PROGRESS: &str = "in_progress";
+}
+
+/// An outcome and, when it is a failure, its `error.type`.
+type Decided = (Outcome, Option<&'static str>);
 
 /// What should become of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +95,8 @@ pub struct Pipeline {
     lease: Duration,
     max_attempts: Option<u32>,
     backoff: Backoff,
+    #[cfg(feature = "otel")]
+    telemetry: Option<ProcessTelemetry>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -87,7 +108,7 @@ impl std::fmt::Debug for Pipeline {
             .field("lease", &self.lease)
             .field("max_attempts", &self.max_attempts)
             .field("backoff", &self.backoff)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -107,7 +128,28 @@ impl Pipeline {
             lease: DEFAULT_LEASE,
             max_attempts: None,
             backoff: Backoff::default(),
+            #[cfg(feature = "otel")]
+            telemetry: None,
         }
+    }
+
+    /// Traces and measures processing (feature `otel`): a `process` span per message,
+    /// linked to the producer's context, `messaging.process.duration`,
+    /// `courier.message.outcomes` and `courier.message.lag`, reported as
+    /// `messaging_system` (see [`telemetry::system`](crate::telemetry::system)).
+    #[cfg(feature = "otel")]
+    pub fn telemetry(
+        mut self,
+        telemetry: Telemetry,
+        messaging_system: impl Into<std::borrow::Cow<'static, str>>,
+        consumption: Consumption,
+    ) -> Self {
+        self.telemetry = Some(ProcessTelemetry::new(
+            telemetry,
+            messaging_system.into(),
+            consumption,
+        ));
+        self
     }
 
     /// What happens to messages without a handler.
@@ -156,11 +198,19 @@ impl Pipeline {
             traceparent = attrs.get(attr::TRACEPARENT).map(String::as_str).unwrap_or(""),
             delivery_count = ctx.delivery_count(),
         );
-        self.decide(head, &ctx).instrument(span).await
+        #[cfg(feature = "otel")]
+        if let Some(telemetry) = &self.telemetry {
+            let decided = self.decide(head.as_ref(), &ctx);
+            return telemetry
+                .process(&ctx, head.as_ref(), decided)
+                .instrument(span)
+                .await;
+        }
+        self.decide(head.as_ref(), &ctx).instrument(span).await.0
     }
 
-    async fn decide(&self, head: Option<EventHead<'_>>, ctx: &Context) -> Outcome {
-        let routed = match &head {
+    async fn decide(&self, head: Option<&EventHead<'_>>, ctx: &Context) -> Decided {
+        let routed = match head {
             Some(h) => self
                 .router
                 .route(&h.ty)
@@ -173,16 +223,18 @@ impl Pipeline {
             Ok(route) => route,
             Err(why) => return self.unroutable(why),
         };
-        let key = self.key(head.as_ref(), ctx);
+        let key = self.key(head, ctx);
         if let Some(done) = self.claim(key.as_ref()).await {
             return done;
         }
         let attempt = ctx.delivery_count();
         // A panic fails this message, not its caller.
+        let mut panicked = false;
         let result = AssertUnwindSafe(route.dispatch(ctx.message(), ctx))
             .catch_unwind()
             .await
             .unwrap_or_else(|panic| {
+                panicked = true;
                 Err(HandlerError::retry(format!(
                     "handler panicked: {}",
                     panic_text(&*panic)
@@ -190,26 +242,37 @@ impl Pipeline {
             });
         self.settle_claim(key.as_ref(), result.is_ok()).await;
         match result {
-            Ok(()) => Outcome::Ack,
+            Ok(()) => (Outcome::Ack, None),
             Err(HandlerError::Permanent(reason)) => {
                 tracing::warn!(%reason, "permanent failure");
-                Outcome::DeadLetter {
+                let outcome = Outcome::DeadLetter {
                     reason: format!("permanent: {reason}"),
-                }
+                };
+                (outcome, Some(failure::PERMANENT))
             }
-            Err(HandlerError::Retry(reason)) => self.retry(reason, attempt),
+            Err(HandlerError::Retry(reason)) => {
+                let kind = if panicked {
+                    failure::PANIC
+                } else {
+                    failure::RETRY
+                };
+                (self.retry(reason, attempt), Some(kind))
+            }
         }
     }
 
-    fn unroutable(&self, why: String) -> Outcome {
+    fn unroutable(&self, why: String) -> Decided {
         match self.unrouted {
             Unrouted::DeadLetter => {
                 tracing::warn!(reason = %why, "unroutable");
-                Outcome::DeadLetter { reason: why }
+                (
+                    Outcome::DeadLetter { reason: why },
+                    Some(failure::NO_HANDLER),
+                )
             }
             Unrouted::Ack => {
                 tracing::debug!(reason = %why, "acking an unrouted message");
-                Outcome::Ack
+                (Outcome::Ack, None)
             }
         }
     }
@@ -226,7 +289,7 @@ impl Pipeline {
     }
 
     /// Claims the key; `Some(outcome)` when the message must not be handled now.
-    async fn claim(&self, key: Option<&IdempotencyKey>) -> Option<Outcome> {
+    async fn claim(&self, key: Option<&IdempotencyKey>) -> Option<Decided> {
         let (Some(store), Some(key)) = (&self.idempotency, key) else {
             return None;
         };
@@ -234,12 +297,15 @@ impl Pipeline {
             Ok(Claim::Acquired) => None,
             Ok(Claim::Completed) => {
                 tracing::info!("event already handled; acking the duplicate");
-                Some(Outcome::Duplicate)
+                Some((Outcome::Duplicate, None))
             }
-            Ok(Claim::InProgress { retry_after }) => Some(Outcome::Retry {
-                reason: "another consumer is handling this event".into(),
-                after: retry_after.unwrap_or(self.lease),
-            }),
+            Ok(Claim::InProgress { retry_after }) => Some((
+                Outcome::Retry {
+                    reason: "another consumer is handling this event".into(),
+                    after: retry_after.unwrap_or(self.lease),
+                },
+                Some(failure::IN_PROGRESS),
+            )),
             // Without the store we cannot tell; handling again is the at-least-once answer.
             Err(e) => {
                 tracing::warn!(error = %display_chain(&e), "idempotency store unavailable; handling anyway");

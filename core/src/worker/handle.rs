@@ -93,7 +93,8 @@ async fn handle(shared: &Shared, delivery: Delivery) -> settle::Removed {
         &delivery.info().broker_message_id,
         delivery.shared_message().clone(),
     )
-    .with_replies(shared.publisher.clone());
+    .with_replies(shared.publisher.clone())
+    .with_enqueued_at(delivery.info().enqueued_at);
     let outcome = lock::hold_while(
         &delivery,
         shared.capabilities.extend,

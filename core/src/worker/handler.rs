@@ -63,6 +63,7 @@ pub struct Context {
     broker_message_id: Arc<str>,
     message: Arc<Message>,
     replies: Option<Arc<dyn Publisher>>,
+    enqueued_at: Option<std::time::SystemTime>,
 }
 
 impl fmt::Debug for Context {
@@ -73,6 +74,7 @@ impl fmt::Debug for Context {
             .field("broker_message_id", &self.broker_message_id)
             .field("message", &self.message)
             .field("can_reply", &self.replies.is_some())
+            .field("enqueued_at", &self.enqueued_at)
             .finish()
     }
 }
@@ -91,7 +93,19 @@ impl Context {
             broker_message_id: Arc::from(broker_message_id),
             message: message.into(),
             replies: None,
+            enqueued_at: None,
         }
+    }
+
+    /// Records when the broker enqueued the message (for the lag from enqueue to handling).
+    pub fn with_enqueued_at(mut self, at: Option<std::time::SystemTime>) -> Self {
+        self.enqueued_at = at;
+        self
+    }
+
+    /// When the broker enqueued the message, if it said.
+    pub fn enqueued_at(&self) -> Option<std::time::SystemTime> {
+        self.enqueued_at
     }
 
     /// Lets [`reply`](Context::reply) publish through `publisher` (the worker does this).

@@ -186,6 +186,8 @@ pub struct Worker {
     config: WorkerConfig,
     idempotency: Option<Arc<dyn IdempotencyStore>>,
     stats: Arc<WorkerStats>,
+    #[cfg(feature = "otel")]
+    telemetry: Option<crate::telemetry::Telemetry>,
 }
 
 impl Worker {
@@ -198,7 +200,19 @@ impl Worker {
             config: WorkerConfig::default(),
             idempotency: None,
             stats: Arc::new(WorkerStats::default()),
+            #[cfg(feature = "otel")]
+            telemetry: None,
         }
+    }
+
+    /// Traces and measures processing (feature `otel`): see
+    /// [`Pipeline::telemetry`]. Wrap the broker in
+    /// [`Instrumented`](crate::telemetry::Instrumented) too for receive and settle spans
+    /// and the client metrics.
+    #[cfg(feature = "otel")]
+    pub fn telemetry(mut self, telemetry: crate::telemetry::Telemetry) -> Self {
+        self.telemetry = Some(telemetry);
+        self
     }
 
     /// Routes events of `event_type` to `handler`, decoding their data as `T`.
@@ -338,6 +352,11 @@ impl Worker {
             .backoff(self.config.backoff);
         if let Some(store) = self.idempotency {
             pipeline = pipeline.idempotency(store, self.config.idempotency_lease);
+        }
+        #[cfg(feature = "otel")]
+        if let Some(telemetry) = self.telemetry {
+            let system = crate::telemetry::system_of(self.broker.name(), false);
+            pipeline = pipeline.telemetry(telemetry, system, crate::telemetry::Consumption::Pull);
         }
         let shared = Arc::new(Shared {
             capabilities: self.broker.capabilities(),

@@ -21,6 +21,7 @@ use tokio::time::Instant;
 use crate::event::{SnsEvent, SqsEvent};
 use crate::sns::SnsAdapter;
 use crate::sqs::SqsAdapter;
+use crate::telemetry::Telemetry;
 use api::{BoxError, Invocation, RuntimeApi};
 
 /// Time kept before the invocation's deadline to send the answer.
@@ -57,7 +58,9 @@ impl DeadLetters {
 /// redeliveries it has handled.
 pub async fn run_sqs(router: Router) -> Result<(), BoxError> {
     let api = RuntimeApi::from_env()?;
+    let telemetry = Telemetry::from_env()?;
     let adapter = initialise(&api, sqs_adapter(router)).await?;
+    let adapter = telemetry.sqs(adapter);
     loop {
         let invocation = api.next().await?;
         set_trace_header(&invocation);
@@ -65,6 +68,7 @@ pub async fn run_sqs(router: Router) -> Result<(), BoxError> {
         match serde_json::from_slice::<SqsEvent<'_>>(&invocation.body) {
             Ok(event) => {
                 let response = adapter.handle_until(&event, Some(deadline)).await;
+                telemetry.flush().await;
                 api.respond(&invocation.request_id, serde_json::to_vec(&response)?)
                     .await?;
             }
@@ -81,15 +85,20 @@ pub async fn run_sqs(router: Router) -> Result<(), BoxError> {
 /// Runs `router` as an SNS-triggered function until the runtime stops it.
 pub async fn run_sns(router: Router) -> Result<(), BoxError> {
     let api = RuntimeApi::from_env()?;
-    let adapter = SnsAdapter::new(router);
+    let telemetry = Telemetry::from_env()?;
+    let adapter = telemetry.sns(SnsAdapter::new(router));
     loop {
         let invocation = api.next().await?;
         set_trace_header(&invocation);
         let failure = match serde_json::from_slice::<SnsEvent<'_>>(&invocation.body) {
-            Ok(event) => match adapter.handle(&event).await {
-                Ok(()) => None,
-                Err(e) => Some(("SnsFailure", e.to_string())),
-            },
+            Ok(event) => {
+                let result = adapter.handle(&event).await;
+                telemetry.flush().await;
+                match result {
+                    Ok(()) => None,
+                    Err(e) => Some(("SnsFailure", e.to_string())),
+                }
+            }
             Err(e) => Some((
                 "Runtime.InvalidEvent",
                 format!("the event is not an SNS event: {e}"),

@@ -41,6 +41,8 @@ pub(crate) struct DemoOptions {
     pub(crate) keep_dead_letters: bool,
     /// How long to wait for the services to finish.
     pub(crate) timeout: Duration,
+    /// What the workers record through (process spans, outcomes), if anything.
+    pub(crate) telemetry: Option<courier::telemetry::Telemetry>,
 }
 
 impl Default for DemoOptions {
@@ -48,6 +50,7 @@ impl Default for DemoOptions {
         DemoOptions {
             keep_dead_letters: false,
             timeout: Duration::from_secs(120),
+            telemetry: None,
         }
     }
 }
@@ -161,7 +164,7 @@ pub(crate) async fn consume(
     let mut running = Vec::new();
     for service in SERVICES {
         let source = Source::subscription(TOPIC, service);
-        let worker = Worker::new(broker.clone(), source)
+        let mut worker = Worker::new(broker.clone(), source)
             .concurrency(4)
             .max_attempts(4)
             .poll_wait(Duration::from_secs(1))
@@ -171,6 +174,9 @@ pub(crate) async fn consume(
                 jitter: true,
             })
             .idempotency(idempotency.clone());
+        if let Some(t) = &options.telemetry {
+            worker = worker.telemetry(t.clone());
+        }
         let worker = match service {
             "inventory" => worker.handle(ORDER_CREATED, Inventory::new(log.clone())),
             "payment" => worker.handle(

@@ -100,3 +100,52 @@ async fn a_topology_without_the_demo_entities_is_refused_by_name() {
         "{err}"
     );
 }
+
+/// The summary the CLI prints comes from courier's metrics; it must agree with what the
+/// workers counted themselves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_summary_agrees_with_the_workers_counters() {
+    use courier::otlp::{Options, Providers};
+    use courier::telemetry::Instrumented;
+
+    let providers = Providers::new(None, Options { summary: true }).unwrap();
+    let telemetry = providers.telemetry().expect("a summary records").clone();
+    let broker: Arc<dyn Broker> = Arc::new(Instrumented::new(
+        Arc::new(MemoryBroker::new()),
+        telemetry.clone(),
+    ));
+    let options = DemoOptions {
+        telemetry: Some(telemetry),
+        ..DemoOptions::default()
+    };
+    let log: Log = Arc::new(|_| {});
+    let outcomes = run(broker, &Topology::example(), &options, log)
+        .await
+        .unwrap();
+    let summary = providers.summary().await.unwrap().unwrap();
+    for o in &outcomes {
+        let s = &summary[&format!("{TOPIC}/{}", o.service)];
+        let r = &o.report;
+        assert_eq!(
+            (
+                s.consumed,
+                s.outcome("ack"),
+                s.outcome("retry"),
+                s.outcome("dead_letter"),
+                s.outcome("duplicate")
+            ),
+            (
+                r.received,
+                r.acked,
+                r.retried,
+                r.dead_lettered,
+                r.duplicates
+            ),
+            "{}: metrics say {s}, the worker {r}",
+            o.service
+        );
+        assert_eq!(s.settled("ack"), r.acked + r.duplicates, "{}", o.service);
+        assert_eq!(s.settled("dead_letter"), r.dead_lettered, "{}", o.service);
+    }
+    providers.shutdown().await.unwrap();
+}

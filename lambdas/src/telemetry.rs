@@ -1,0 +1,53 @@
+//! The function's telemetry: with the feature `otel`, OTLP export configured by the
+//! standard `OTEL_*` variables (see `courier-otlp`) and flushed at the end of every
+//! invocation, since Lambda freezes the environment between invocations; without it,
+//! nothing.
+
+use crate::runtime::api::BoxError;
+use crate::sns::SnsAdapter;
+use crate::sqs::SqsAdapter;
+
+/// The exporters of one execution environment.
+pub(crate) struct Telemetry {
+    #[cfg(feature = "otel")]
+    providers: courier_otlp::Providers,
+}
+
+impl Telemetry {
+    /// Reads the `OTEL_*` variables; a malformed one is refused, naming it.
+    pub(crate) fn from_env() -> Result<Self, BoxError> {
+        Ok(Telemetry {
+            #[cfg(feature = "otel")]
+            providers: courier_otlp::Providers::from_env(courier_otlp::Options::default())?,
+        })
+    }
+
+    /// The SQS adapter, traced and measured when export is configured.
+    pub(crate) fn sqs(&self, adapter: SqsAdapter) -> SqsAdapter {
+        #[cfg(feature = "otel")]
+        if let Some(t) = self.providers.telemetry() {
+            return adapter.telemetry(t.clone());
+        }
+        adapter
+    }
+
+    /// The SNS adapter, traced and measured when export is configured.
+    pub(crate) fn sns(&self, adapter: SnsAdapter) -> SnsAdapter {
+        #[cfg(feature = "otel")]
+        if let Some(t) = self.providers.telemetry() {
+            return adapter.telemetry(t.clone());
+        }
+        adapter
+    }
+
+    /// Exports what this invocation recorded before Lambda freezes the environment; a
+    /// collector that cannot be reached costs the spans, never the invocation.
+    pub(crate) async fn flush(&self) {
+        #[cfg(feature = "otel")]
+        if self.providers.exports() {
+            if let Err(e) = self.providers.flush().await {
+                tracing::warn!(error = %courier_core::display_chain(&e), "telemetry not exported");
+            }
+        }
+    }
+}
