@@ -32,9 +32,10 @@ fn entity_path(source: &Source) -> String {
     }
 }
 
-/// The counts Service Bus keeps: active (ready *and* locked: Service Bus does not count
-/// locked messages apart, so `in_flight` is unknown and `visible` includes them) and
-/// scheduled, or the dead-letter count for a dead-letter queue.
+/// The counts Service Bus keeps (`CountDetails` of the entity description): active, which
+/// counts ready *and* locked messages as one figure (so [`Depth::active`], with `visible`
+/// and `in_flight` unknown), and scheduled; or the dead-letter count for a dead-letter
+/// queue, which likewise includes locked dead letters.
 pub(crate) async fn depth(rest: &RestClient, source: &Source) -> Result<Depth> {
     let path = entity_path(source);
     let target = source.to_string();
@@ -43,11 +44,10 @@ pub(crate) async fn depth(rest: &RestClient, source: &Source) -> Result<Depth> {
         .ok_or_else(|| Error::not_found(target.clone()))?;
     if source.is_dead_letter() {
         let dead = count(&entry, "DeadLetterMessageCount");
-        return Ok(Depth::approximate(dead, None, Some(0), None));
+        return Ok(Depth::unsplit(dead, Some(0), None));
     }
-    Ok(Depth::approximate(
+    Ok(Depth::unsplit(
         count(&entry, "ActiveMessageCount"),
-        None,
         count(&entry, "ScheduledMessageCount"),
         None,
     ))

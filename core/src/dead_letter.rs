@@ -30,6 +30,10 @@ pub struct Depth {
     pub in_flight: Option<u64>,
     /// Delayed or scheduled for later.
     pub delayed: Option<u64>,
+    /// Ready and in flight together, where the backend counts only their sum (Service
+    /// Bus's `ActiveMessageCount` includes locked messages); `visible` and `in_flight` are
+    /// then `None`.
+    pub active: Option<u64>,
     /// When the oldest message was enqueued, where the backend says.
     pub oldest: Option<SystemTime>,
 }
@@ -41,6 +45,18 @@ impl Depth {
             visible: Some(visible),
             in_flight: Some(in_flight),
             delayed: Some(delayed),
+            active: None,
+            oldest,
+        }
+    }
+
+    /// Counts of a backend that knows ready and in-flight messages only as one sum.
+    pub fn unsplit(active: Option<u64>, delayed: Option<u64>, oldest: Option<SystemTime>) -> Self {
+        Depth {
+            visible: None,
+            in_flight: None,
+            delayed,
+            active,
             oldest,
         }
     }
@@ -56,13 +72,24 @@ impl Depth {
             visible,
             in_flight,
             delayed,
+            active: None,
             oldest,
+        }
+    }
+
+    /// Ready and in flight together (not delayed): `active`, or `visible + in_flight`
+    /// where the backend counts them apart; `None` when neither is known.
+    pub fn held(&self) -> Option<u64> {
+        match (self.active, self.visible, self.in_flight) {
+            (Some(a), _, _) => Some(a),
+            (None, None, None) => None,
+            (None, v, f) => Some(v.unwrap_or(0) + f.unwrap_or(0)),
         }
     }
 
     /// Every message known, visible or not.
     pub fn total(&self) -> u64 {
-        self.visible.unwrap_or(0) + self.in_flight.unwrap_or(0) + self.delayed.unwrap_or(0)
+        self.held().unwrap_or(0) + self.delayed.unwrap_or(0)
     }
 }
 

@@ -121,7 +121,7 @@ async fn list(env: &Env) -> Result<()> {
         println!(
             "{:<48} {:>8} {:>12}",
             source.to_string(),
-            count(depth.visible.map(|v| v + depth.in_flight.unwrap_or(0))),
+            count(depth.held()),
             age(oldest)
         );
     }

@@ -24,17 +24,22 @@ pub(crate) async fn run(env: &Env, args: StatsArgs) -> Result<()> {
             "{:<40} {:>9} {:>9} {:>9} {:>9}",
             "source", "visible", "in flight", "delayed", "dead"
         );
+        let mut unsplit = false;
         for source in &sources {
             let depth = env.broker.depth(source).await?;
+            unsplit |= depth.visible.is_none() && depth.active.is_some();
             let dead = env.broker.depth(&source.dead_letter()).await?;
             println!(
                 "{:<40} {:>9} {:>9} {:>9} {:>9}",
                 source.to_string(),
-                count(depth.visible),
+                visible(&depth),
                 count(depth.in_flight),
                 count(depth.delayed),
-                count(dead.visible.map(|v| v + dead.in_flight.unwrap_or(0)))
+                count(dead.held())
             );
+        }
+        if unsplit {
+            println!("* ready and in flight together: the backend does not count them apart");
         }
         let Some(every) = args.watch else {
             env.note_memory();
@@ -44,5 +49,15 @@ pub(crate) async fn run(env: &Env, args: StatsArgs) -> Result<()> {
             _ = tokio::time::sleep(Duration::from_secs(every)) => println!(),
             _ = courier::worker::shutdown_signal() => return Ok(()),
         }
+    }
+}
+
+/// Ready messages; where the backend counts ready and in-flight messages only as one sum
+/// (Service Bus), that sum, marked `*`.
+fn visible(depth: &courier::Depth) -> String {
+    match (depth.visible, depth.active) {
+        (Some(v), _) => v.to_string(),
+        (None, Some(a)) => format!("{a}*"),
+        (None, None) => "-".to_owned(),
     }
 }
