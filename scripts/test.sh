@@ -69,4 +69,4 @@ export COURIER_TEST_DYNAMODB_URL
 echo "dynalite at $COURIER_TEST_DYNAMODB_URL"
 
 echo "==> cargo test"
-cargo test --workspace --all-features
+cargo test --workspace --all-features --no-fail-fast

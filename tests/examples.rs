@@ -91,3 +91,27 @@ fn the_dead_letter_reader_shows_reasons() {
         "{stdout}"
     );
 }
+
+fn expect_request_reply(out: &Output) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "2 x MUG-RED reserved: true",
+        "9 x MUG-RED reserved: false",
+        "closed desk: timed out: reply to ReserveStock sent to queue:closed-desk after 1s",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn the_request_reply_example_runs_on_memory() {
+    expect_request_reply(&run("request_reply", &[]));
+}

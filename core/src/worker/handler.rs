@@ -43,6 +43,21 @@ impl HandlerError {
     }
 }
 
+/// `?` on a courier call inside a handler (publishing, replying): invalid input
+/// ([`Error::InvalidInput`](crate::Error::InvalidInput), e.g. replying to a message that
+/// is not a request) is the message's fault and permanent; anything else (the broker
+/// unreachable, throttled, misconfigured) is retried, and dead-lettered with its whole
+/// cause once the attempts run out.
+impl From<crate::Error> for HandlerError {
+    fn from(e: crate::Error) -> Self {
+        let reason = crate::display_chain(&e);
+        match e.inner() {
+            crate::Error::InvalidInput { .. } => HandlerError::Permanent(reason),
+            _ => HandlerError::Retry(reason),
+        }
+    }
+}
+
 impl fmt::Display for HandlerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -332,5 +347,26 @@ impl Router {
         let mut types: Vec<&str> = self.routes.keys().map(String::as_str).collect();
         types.sort_unstable();
         types
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HandlerError;
+    use crate::Error;
+
+    #[test]
+    fn a_courier_error_in_a_handler_is_retried_unless_the_input_is_invalid() {
+        let invalid = HandlerError::from(Error::invalid_input("no reply_to"));
+        assert!(matches!(invalid, HandlerError::Permanent(ref r) if r.contains("no reply_to")));
+        let shared = Error::Shared(std::sync::Arc::new(Error::invalid_input("bad")));
+        assert!(matches!(
+            HandlerError::from(shared),
+            HandlerError::Permanent(_)
+        ));
+        let down = HandlerError::from(Error::transient("connection reset"));
+        assert!(matches!(down, HandlerError::Retry(ref r) if r.contains("connection reset")));
+        let missing = HandlerError::from(Error::not_found("queue:gone"));
+        assert!(matches!(missing, HandlerError::Retry(_)));
     }
 }
