@@ -43,7 +43,7 @@ fn demo_provision_publish_receive_on_localstack() {
     for expected in [
         "provisioned on aws",
         "authorised 29.00 EUR for order-1002 (attempt 2)",
-        "summary (aws provider):",
+        "summary (aws provider, from courier's metrics):",
         "orders/inventory     order-1004: permanent: unknown SKU GHOST-42 in order-1004",
     ] {
         assert!(

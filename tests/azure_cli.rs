@@ -66,7 +66,7 @@ fn demo_provision_publish_receive_on_the_stand_in() {
     let stdout = ok(&courier(&endpoint, &conn, &["demo"]));
     for expected in [
         "provisioned on azure",
-        "summary (azure provider):",
+        "summary (azure provider, from courier's metrics):",
         "authorised 29.00 EUR for order-1002",
     ] {
         assert!(

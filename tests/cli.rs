@@ -68,7 +68,7 @@ fn demo_runs_on_the_memory_default_and_shows_dead_letters() {
         "published OrderCreated order-1001",
         "[inventory]    reserved 2 x MUG-RED for order-1001",
         "gateway timeout for order-1002 (attempt 1)",
-        "summary (memory provider):",
+        "summary (memory provider, from courier's metrics):",
         "orders/inventory     order-1004: permanent: unknown SKU GHOST-42 in order-1004",
         "orders/payment",
     ] {
