@@ -63,6 +63,8 @@ pub struct AwsBroker {
     redrive: Arc<redrive::Targets>,
     /// Heartbeats of the reply queues this broker made.
     heartbeats: Arc<reply_queues::Heartbeats>,
+    /// How often a reply queue's heartbeat tag is refreshed.
+    reply_heartbeat: Duration,
     /// The longest long poll of one ReceiveMessage: it must fit in an attempt.
     long_poll: Duration,
 }
@@ -120,9 +122,17 @@ impl AwsBroker {
             acks: Arc::new(AckBatcher::new(sqs.clone())),
             redrive: Arc::default(),
             heartbeats: Arc::default(),
+            reply_heartbeat: reply_queues::HEARTBEAT_EVERY,
             sqs,
             sns,
         }
+    }
+
+    /// Refreshes the heartbeat of the reply queues it makes every `every` instead of
+    /// [`reply_queues::HEARTBEAT_EVERY`].
+    pub fn with_reply_queue_heartbeat(mut self, every: Duration) -> Self {
+        self.reply_heartbeat = every;
+        self
     }
 
     /// The SQS client, for what courier does not cover.

@@ -92,7 +92,11 @@ pub(crate) async fn create(broker: &AwsBroker) -> Result<ReplyQueue> {
     let url = out
         .queue_url
         .ok_or_else(|| Error::backend(format!("CreateQueue of {what} answered no URL")))?;
-    let task = tokio::spawn(beat(broker.sqs.clone(), url.clone()));
+    let task = tokio::spawn(beat(
+        broker.sqs.clone(),
+        url.clone(),
+        broker.reply_heartbeat,
+    ));
     if let Some(old) = broker.heartbeats.tasks.lock().insert(url.clone(), task) {
         old.abort();
     }
@@ -103,9 +107,9 @@ pub(crate) async fn create(broker: &AwsBroker) -> Result<ReplyQueue> {
 }
 
 /// Refreshes the heartbeat tag of the queue at `url` until stopped or the queue is gone.
-async fn beat(sqs: aws_sdk_sqs::Client, url: String) {
+async fn beat(sqs: aws_sdk_sqs::Client, url: String, every: Duration) {
     loop {
-        tokio::time::sleep(HEARTBEAT_EVERY).await;
+        tokio::time::sleep(every).await;
         let tagged = sqs
             .tag_queue()
             .queue_url(&url)
