@@ -4,6 +4,8 @@
 #     `terraform fmt` over infra/ (the infra rule and name tests use it too);
 #   - installs Microsoft's Service Bus SDK (azure-servicebus, pinned by
 #     azure-standin/tests/sdk/requirements.txt) into .tools/venv: the stand-in is held to it;
+#   - installs boto3 (pinned by aws/tests/sdk/requirements.txt) into .tools/venv: a
+#     responder written with it answers a courier request on LocalStack;
 #   - installs LocalStack (pinned, from PyPI) into .localstack/ and starts it on a free
 #     loopback port (stopped again at the end if this script started it);
 #   - creates a throwaway PostgreSQL cluster (scripts/postgres.sh) and starts dynalite, a
@@ -36,6 +38,9 @@ export COURIER_TEST_TERRAFORM_PYTHON="$PWD/.tools/venv/bin/python"
 echo "==> Microsoft's Service Bus SDK (azure-servicebus from PyPI, pinned) for the stand-in"
 .tools/venv/bin/pip install --quiet --disable-pip-version-check -r azure-standin/tests/sdk/requirements.txt
 export COURIER_TEST_SDK_PYTHON="$PWD/.tools/venv/bin/python"
+
+echo "==> boto3 (pinned by aws/tests/sdk/requirements.txt): a responder written without courier"
+.tools/venv/bin/pip install --quiet --disable-pip-version-check -r aws/tests/sdk/requirements.txt
 
 echo "==> LocalStack (SQS, SNS)"
 started_here=0

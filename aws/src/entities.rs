@@ -21,6 +21,8 @@ pub(crate) struct QueueInfo {
     /// Base name (without `.fifo`), as courier names it.
     pub(crate) base: String,
     pub(crate) url: String,
+    /// Its ARN (what `StartMessageMoveTask` names queues by).
+    pub(crate) arn: String,
     pub(crate) fifo: bool,
     pub(crate) content_based_dedup: bool,
     pub(crate) visibility: Duration,
@@ -66,16 +68,26 @@ impl Entities {
         self.topics.lock().clear();
     }
 
-    /// The queue with this base name (standard, or FIFO with `.fifo`); `what` names it in errors.
+    /// The queue with this base name (standard, or FIFO with `.fifo`), or at this URL
+    /// (what a request's `ReplyTo` holds); `what` names it in errors.
     pub(crate) async fn queue(&self, base: &str, what: &str) -> Result<Arc<QueueInfo>> {
         if let Some(q) = self.queues.lock().get(base) {
             return Ok(q.clone());
         }
-        let url = self.queue_url(base, what).await?;
+        let (url, base_name) = match names::queue_name_of_url(base) {
+            Some(name) => (
+                base.to_owned(),
+                name.strip_suffix(".fifo").unwrap_or(name).to_owned(),
+            ),
+            None => (self.queue_url(base, what).await?, base.to_owned()),
+        };
         let attrs = self.queue_attributes(&url, what).await?;
         let get = |name: QueueAttributeName| attrs.get(&name).map(String::as_str);
         let info = Arc::new(QueueInfo {
-            base: base.to_owned(),
+            base: base_name,
+            arn: get(QueueAttributeName::QueueArn)
+                .unwrap_or_default()
+                .to_owned(),
             fifo: get(QueueAttributeName::FifoQueue) == Some("true"),
             content_based_dedup: get(QueueAttributeName::ContentBasedDeduplication) == Some("true"),
             visibility: get(QueueAttributeName::VisibilityTimeout)
@@ -85,6 +97,11 @@ impl Entities {
         });
         self.queues.lock().insert(base.to_owned(), info.clone());
         Ok(info)
+    }
+
+    /// Forgets one queue (deleted by courier).
+    pub(crate) fn forget_queue(&self, base: &str) {
+        self.queues.lock().remove(base);
     }
 
     /// The URL of the standard queue `base`, else of the FIFO queue `base.fifo`.

@@ -21,6 +21,7 @@
 
 mod acks;
 pub mod connect;
+pub mod dead_letters;
 mod entities;
 mod error;
 pub mod names;
@@ -28,6 +29,7 @@ mod provision;
 mod publish;
 mod receive;
 pub mod redrive;
+pub mod reply_queues;
 mod settle;
 pub mod wire;
 
@@ -36,6 +38,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
+use courier_core::dead_letter::{Depth, RedriveOptions, RedriveReport};
+use courier_core::request::ReplyQueue;
 use courier_core::{
     Broker, Capabilities, Consumer, Delivery, Destination, Message, ProvisionReport, Publisher,
     Result, Source, Topology,
@@ -57,6 +61,10 @@ pub struct AwsBroker {
     acks: Arc<AckBatcher>,
     /// Dead-letter queues of source queues, from their RedrivePolicy.
     redrive: Arc<redrive::Targets>,
+    /// Heartbeats of the reply queues this broker made.
+    heartbeats: Arc<reply_queues::Heartbeats>,
+    /// How often a reply queue's heartbeat tag is refreshed.
+    reply_heartbeat: Duration,
     /// The longest long poll of one ReceiveMessage: it must fit in an attempt.
     long_poll: Duration,
 }
@@ -113,9 +121,18 @@ impl AwsBroker {
             entities: Arc::new(Entities::new(sqs.clone(), sns.clone())),
             acks: Arc::new(AckBatcher::new(sqs.clone())),
             redrive: Arc::default(),
+            heartbeats: Arc::default(),
+            reply_heartbeat: reply_queues::HEARTBEAT_EVERY,
             sqs,
             sns,
         }
+    }
+
+    /// Refreshes the heartbeat of the reply queues it makes every `every` instead of
+    /// [`reply_queues::HEARTBEAT_EVERY`].
+    pub fn with_reply_queue_heartbeat(mut self, every: Duration) -> Self {
+        self.reply_heartbeat = every;
+        self
     }
 
     /// The SQS client, for what courier does not cover.
@@ -193,5 +210,45 @@ impl Broker for AwsBroker {
     /// backend's rules, then creates or repairs its entities.
     async fn provision(&self, topology: &Topology) -> Result<ProvisionReport> {
         provision::provision(self, topology).await
+    }
+
+    /// `ApproximateNumberOf{Messages,MessagesNotVisible,MessagesDelayed}` ([`dead_letters`]).
+    async fn depth(&self, source: &Source) -> Result<Depth> {
+        dead_letters::depth(self, source).await
+    }
+
+    /// SendMessage to the queue, or to the subscription's own SQS queue ([`dead_letters`]).
+    async fn resubmit(&self, source: &Source, message: Message) -> Result<String> {
+        dead_letters::resubmit(self, source, message).await
+    }
+
+    /// A tagged `courier-reply-…` queue with a heartbeat ([`reply_queues`]).
+    async fn create_reply_queue(&self) -> Result<ReplyQueue> {
+        reply_queues::create(self).await
+    }
+
+    async fn delete_reply_queue(&self, queue: &ReplyQueue) -> Result<()> {
+        reply_queues::delete(self, queue).await
+    }
+
+    /// The whole dead-letter queue (no type filter, no maximum, not a dry run) moves with
+    /// SQS's `StartMessageMoveTask`, waited for; otherwise, or where SQS does not offer
+    /// it, receive, send and delete ([`courier_core::dead_letter`]).
+    async fn redrive_dead_letters(
+        &self,
+        source: &Source,
+        options: &RedriveOptions,
+    ) -> Result<RedriveReport> {
+        let whole_queue = options.max.is_none() && options.event_type.is_none() && !options.dry_run;
+        if whole_queue && !source.is_dead_letter() {
+            match dead_letters::redrive_with_move_task(self, source).await {
+                Ok(report) => return Ok(report),
+                Err(dead_letters::MoveTask::Failed(e)) => return Err(e),
+                Err(dead_letters::MoveTask::Unavailable(e)) => {
+                    dead_letters::log_fallback(source, &e)
+                }
+            }
+        }
+        courier_core::dead_letter::redrive(self, source, options).await
     }
 }

@@ -79,6 +79,23 @@ pub fn arn_name(arn: &str) -> &str {
     arn.rsplit(':').next().unwrap_or(arn)
 }
 
+/// The queue name in an SQS queue URL (`https://sqs.REGION.amazonaws.com/ACCOUNT/NAME`,
+/// or LocalStack's `http://HOST/queue/REGION/ACCOUNT/NAME`): the last path segment, after
+/// a 12-digit account id; `None` when `s` is not such a URL.
+///
+/// A request's reply address is its reply queue's URL (what `SendMessage` takes), so a
+/// queue may be named by URL wherever a destination is.
+pub fn queue_name_of_url(s: &str) -> Option<&str> {
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))?;
+    let mut segments = rest.rsplit('/');
+    let (name, account) = (segments.next()?, segments.next()?);
+    let is_account = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
+    let has_host = segments.next().is_some_and(|h| !h.is_empty());
+    (is_account && has_host && !name.is_empty()).then_some(name)
+}
+
 /// The ARN of a sibling resource: the same ARN with another name.
 pub fn sibling_arn(arn: &str, name: &str) -> String {
     match arn.rsplit_once(':') {
@@ -193,6 +210,28 @@ mod tests {
             e.contains("queues[0]") && e.contains("subscriptions[1] (a/b-c): its SQS queue 'a-b-c' collides with subscription a-b/c"),
             "every problem is reported: {e}"
         );
+    }
+
+    #[test]
+    fn queue_urls_name_their_queue() {
+        assert_eq!(
+            queue_name_of_url("https://sqs.eu-west-1.amazonaws.com/111122223333/courier-reply-ab"),
+            Some("courier-reply-ab")
+        );
+        assert_eq!(
+            queue_name_of_url("http://127.0.0.1:4566/queue/us-east-1/000000000000/q.fifo"),
+            Some("q.fifo")
+        );
+        for not_a_url in [
+            "orders",
+            "http://host/",
+            "https://host/111122223333/",
+            "https://111122223333/q",
+            "ftp://h/111122223333/q",
+            "http://h/1111/q",
+        ] {
+            assert_eq!(queue_name_of_url(not_a_url), None, "{not_a_url}");
+        }
     }
 
     #[test]

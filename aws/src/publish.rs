@@ -1,6 +1,6 @@
 //! SendMessage(Batch) to queues, Publish(Batch) to topics.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use aws_sdk_sns::types::{MessageAttributeValue as SnsAttribute, PublishBatchRequestEntry};
@@ -234,8 +234,8 @@ pub(crate) async fn publish(
     }
 }
 
-/// Publishes messages in batch calls of up to 10 (and the size limit), several at once;
-/// one result per message, in order.
+/// Publishes messages in batch calls of up to 10 (and the size limit), several at once
+/// except where they share a FIFO group ([`chains`]); one result per message, in order.
 pub(crate) async fn publish_batch(
     broker: &AwsBroker,
     destination: &Destination,
@@ -254,18 +254,106 @@ pub(crate) async fn publish_batch(
         e.encoded.size()
     });
     let target = &target;
-    let mut answered = stream::iter(batches)
-        .map(|entries| async move {
-            match target {
-                Target::Queue(q) => send_batch(broker, q, entries).await,
-                Target::Topic(t) => publish_topic_batch(broker, t, entries).await,
-            }
-        })
+    let mut answered = stream::iter(chains(batches))
+        .map(|chain| send_chain(broker, target, chain))
         .buffer_unordered(BATCH_CONCURRENCY);
-    while let Some(batch) = answered.next().await {
-        batch.record(&mut slots);
+    while let Some(answers) = answered.next().await {
+        for answer in answers {
+            answer.record(&mut slots);
+        }
     }
     Ok(slots.into_results(&target.describe()))
+}
+
+/// Batches of entries with their index in the caller's batch.
+type Batch = Vec<(usize, Entry)>;
+
+/// Groups batches into chains that are sent one batch after another: batches that share
+/// a FIFO message group are in one chain, in the caller's order, so that a later chunk of
+/// a group never overtakes an earlier one; batches without a shared group (every batch
+/// of a standard destination) are chains of their own and go concurrently.
+fn chains(batches: Vec<Batch>) -> Vec<Vec<Batch>> {
+    // Union-find over batch positions, joined through the groups they carry.
+    let mut parent: Vec<usize> = (0..batches.len()).collect();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    let mut last_with_group: HashMap<&str, usize> = HashMap::new();
+    for (b, batch) in batches.iter().enumerate() {
+        for group in batch.iter().filter_map(|(_, e)| e.group_id.as_deref()) {
+            if let Some(&earlier) = last_with_group.get(group) {
+                let (x, y) = (root(&mut parent, earlier), root(&mut parent, b));
+                parent[x.max(y)] = x.min(y);
+            }
+            last_with_group.insert(group, b);
+        }
+    }
+    let roots: Vec<usize> = (0..batches.len()).map(|b| root(&mut parent, b)).collect();
+    let mut chains: Vec<Vec<Batch>> = Vec::new();
+    let mut chain_of_root: HashMap<usize, usize> = HashMap::new();
+    for (batch, r) in batches.into_iter().zip(roots) {
+        let c = *chain_of_root.entry(r).or_insert_with(|| {
+            chains.push(Vec::new());
+            chains.len() - 1
+        });
+        chains[c].push(batch);
+    }
+    chains
+}
+
+/// Sends the batches of one chain in order. An entry of a FIFO group that already failed
+/// in this chain is not sent (it would overtake the failed one): it fails as transient,
+/// to be retried after the earlier one.
+async fn send_chain(broker: &AwsBroker, target: &Target, chain: Vec<Batch>) -> Vec<BatchAnswer> {
+    let mut answers = Vec::with_capacity(chain.len());
+    let mut failed_groups: HashSet<String> = HashSet::new();
+    for batch in chain {
+        let (held, entries): (Batch, Batch) = batch.into_iter().partition(|(_, e)| {
+            e.group_id
+                .as_ref()
+                .is_some_and(|g| failed_groups.contains(g))
+        });
+        if !held.is_empty() {
+            answers.push(held_back(held, &target.describe()));
+        }
+        if entries.is_empty() {
+            continue;
+        }
+        let groups: HashMap<usize, Option<String>> = entries
+            .iter()
+            .map(|(i, e)| (*i, e.group_id.clone()))
+            .collect();
+        let answer = match target {
+            Target::Queue(q) => send_batch(broker, q, entries).await,
+            Target::Topic(t) => publish_topic_batch(broker, t, entries).await,
+        };
+        failed_groups.extend(
+            answer
+                .failed_indexes()
+                .filter_map(|i| groups.get(&i).cloned().flatten()),
+        );
+        answers.push(answer);
+    }
+    answers
+}
+
+/// The answer for entries held back behind an earlier failure of their group.
+fn held_back(held: Batch, what: &str) -> BatchAnswer {
+    BatchAnswer::Entries(
+        held.into_iter()
+            .map(|(i, e)| {
+                let group = e.group_id.unwrap_or_default();
+                let error = Error::transient(format!(
+                    "not sent to {what}: an earlier message of FIFO group '{group}' in this batch failed, and this one must not overtake it"
+                ));
+                (i, Err(error))
+            })
+            .collect(),
+    )
 }
 
 /// What one batch call answered, by index in the caller's batch.
@@ -277,6 +365,16 @@ enum BatchAnswer {
 }
 
 impl BatchAnswer {
+    /// The indexes of the entries that failed.
+    fn failed_indexes(&self) -> Box<dyn Iterator<Item = usize> + '_> {
+        match self {
+            BatchAnswer::Entries(entries) => {
+                Box::new(entries.iter().filter(|(_, r)| r.is_err()).map(|(i, _)| *i))
+            }
+            BatchAnswer::Failed(indexes, _) => Box::new(indexes.iter().copied()),
+        }
+    }
+
     fn record(self, slots: &mut Slots<String>) {
         match self {
             BatchAnswer::Entries(entries) => {
@@ -393,5 +491,55 @@ async fn publish_topic_batch(
             BatchAnswer::Entries(ok.chain(failed).collect())
         }
         Err(e) => BatchAnswer::Failed(indexes, error::map("PublishBatch", &what, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(first: usize, groups: &[Option<&str>]) -> Batch {
+        groups
+            .iter()
+            .enumerate()
+            .map(|(k, g)| {
+                let entry = Entry {
+                    encoded: EncodedMessage {
+                        body: String::new(),
+                        attributes: Vec::new(),
+                    },
+                    group_id: g.map(str::to_owned),
+                    dedup_id: None,
+                    delay_secs: None,
+                };
+                (first + k, entry)
+            })
+            .collect()
+    }
+
+    fn shape(chains: &[Vec<Batch>]) -> Vec<Vec<usize>> {
+        chains
+            .iter()
+            .map(|c| c.iter().map(|b| b[0].0).collect())
+            .collect()
+    }
+
+    #[test]
+    fn batches_sharing_a_group_form_one_chain_in_order() {
+        let (a, b, c) = (Some("a"), Some("b"), Some("c"));
+        let batches = vec![
+            batch(0, &[a, a]),
+            batch(10, &[b]),
+            batch(20, &[c]),
+            batch(30, &[a, b]), // joins the chains of 0 and 10
+            batch(40, &[c]),
+        ];
+        assert_eq!(shape(&chains(batches)), vec![vec![0, 10, 30], vec![20, 40]]);
+        let standard = vec![batch(0, &[None]), batch(10, &[None]), batch(20, &[None])];
+        assert_eq!(
+            shape(&chains(standard)),
+            vec![vec![0], vec![10], vec![20]],
+            "no groups: every batch on its own, sent concurrently"
+        );
     }
 }

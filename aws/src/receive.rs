@@ -11,6 +11,7 @@ use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, Message as SqsMessage, MessageSystemAttributeName,
 };
 use courier_core::duration::deadline_after;
+use courier_core::event::attr;
 use courier_core::{display_chain, Delivery, DeliveryInfo, Error, Result, Source};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -49,7 +50,11 @@ pub(crate) async fn receive(
             }
         };
         if !messages.is_empty() || left.as_secs() <= poll {
-            let locked_until = asked_at + queue.visibility;
+            // The queue's own visibility timeout: SQS caps it at 12 hours, an emulator may
+            // not, and an absurd one must not overflow `Instant`.
+            let locked_until = asked_at
+                .checked_add(queue.visibility)
+                .unwrap_or_else(|| deadline_after(queue.visibility));
             return Ok(messages
                 .into_iter()
                 .map(|m| delivery(broker, source, &queue, m, locked_until))
@@ -146,6 +151,17 @@ fn delivery(
         .filter_map(|(k, v)| v.string_value.map(|s| (k, s)))
         .collect();
     let mut message = wire::decode(m.body.unwrap_or_default(), attrs);
+    if !source.is_dead_letter() {
+        // What a dead-letter queue added, on a message that SQS moved back as it was
+        // (StartMessageMoveTask): history, not this delivery's (see `dead_letters`).
+        for name in [
+            attr::DEAD_LETTER_REASON,
+            attr::DEAD_LETTER_SOURCE,
+            attr::DEAD_LETTERED_AT,
+        ] {
+            message.attributes.remove(name);
+        }
+    }
     let system = m.attributes.unwrap_or_default();
     let sys = |name: MessageSystemAttributeName| system.get(&name).cloned();
     if queue.fifo {

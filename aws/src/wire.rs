@@ -8,6 +8,13 @@
 //! uses at most 4 attributes, leaving you 6. Attributes whose value looks like a number
 //! travel with SNS's `Number` type, so numeric filter conditions work.
 //!
+//! A request's reply address and correlation id travel as two plain `String` attributes,
+//! [`REPLY_TO_ATTRIBUTE`] (`ReplyTo`: the URL of the requester's reply queue, what
+//! `SendMessage` takes) and [`CORRELATION_ID_ATTRIBUTE`] (`CorrelationId`), so that a
+//! responder written with any AWS SDK can read them and answer: `SendMessage` to the
+//! `ReplyTo` URL with the same `CorrelationId` attribute. A reply carries
+//! `CorrelationId` too. Both names are therefore reserved for these two fields.
+//!
 //! Bodies that are not valid SQS text (binary, or characters SQS rejects) travel as
 //! base64 and are decoded on receipt.
 
@@ -19,6 +26,11 @@ use courier_core::{Error, Message, Result};
 use serde::Deserialize;
 
 pub use courier_core::wire::PACK_ATTRIBUTE;
+
+/// The attribute holding a request's reply address (the reply queue's URL).
+pub const REPLY_TO_ATTRIBUTE: &str = "ReplyTo";
+/// The attribute holding the correlation id of a request and of its reply.
+pub const CORRELATION_ID_ATTRIBUTE: &str = "CorrelationId";
 
 /// Most message attributes SQS and SNS accept on one message.
 pub const MAX_ATTRIBUTES: usize = 10;
@@ -115,13 +127,21 @@ pub fn encode(m: &Message, group_in_pack: bool) -> Result<EncodedMessage> {
     let mut pack = Packed {
         content_type: m.content_type.clone(),
         message_id: m.message_id.clone(),
-        correlation_id: m.correlation_id.clone(),
-        reply_to: m.reply_to.clone(),
         group_id: m.group_id.clone().filter(|_| group_in_pack),
         ..Packed::default()
     };
     let mut attributes = Vec::new();
     for (name, value) in &m.attributes {
+        if name == REPLY_TO_ATTRIBUTE || name == CORRELATION_ID_ATTRIBUTE {
+            return Err(Error::invalid_input(format!(
+                "attribute name '{name}' is reserved on SQS/SNS for the message's {} field",
+                if name == REPLY_TO_ATTRIBUTE {
+                    "reply_to"
+                } else {
+                    "correlation_id"
+                }
+            )));
+        }
         let filterable = FILTERABLE.contains(&name.as_str());
         if (attr::is_reserved(name) && !filterable) || value.is_empty() {
             // SQS refuses empty values; the pack keeps them.
@@ -139,6 +159,22 @@ pub fn encode(m: &Message, group_in_pack: bool) -> Result<EncodedMessage> {
             data_type,
             value: value.clone(),
         });
+    }
+    for (name, value) in [
+        (REPLY_TO_ATTRIBUTE, &m.reply_to),
+        (CORRELATION_ID_ATTRIBUTE, &m.correlation_id),
+    ] {
+        match value.as_deref() {
+            // SQS refuses empty values: an empty one rides in the pack.
+            Some("") if name == REPLY_TO_ATTRIBUTE => pack.reply_to = Some(String::new()),
+            Some("") => pack.correlation_id = Some(String::new()),
+            Some(v) => attributes.push(MessageAttribute {
+                name: name.to_owned(),
+                data_type: "String",
+                value: v.to_owned(),
+            }),
+            None => {}
+        }
     }
     let (body, base64) = body_to_wire(&m.body, valid_sqs_text);
     pack.base64 = base64;
@@ -170,6 +206,14 @@ pub fn decode(body: String, attributes: HashMap<String, String>) -> Message {
     let mut m = Message::default();
     let mut pack = None;
     for (name, value) in attributes {
+        if name == REPLY_TO_ATTRIBUTE {
+            m.reply_to = Some(value);
+            continue;
+        }
+        if name == CORRELATION_ID_ATTRIBUTE {
+            m.correlation_id = Some(value);
+            continue;
+        }
         match (name == PACK_ATTRIBUTE)
             .then(|| Packed::unpack(&value))
             .flatten()
@@ -252,7 +296,7 @@ mod tests {
             )
             .with_attribute("region", "eu")
             .with_attribute("amount", "12.5");
-        let m = e.to_message().unwrap().with_correlation_id("c");
+        let m = e.to_message().unwrap();
         let w = encode(&m, true).unwrap();
         let names: Vec<&str> = w.attributes.iter().map(|a| a.name.as_str()).collect();
         assert_eq!(
@@ -268,6 +312,44 @@ mod tests {
         );
         assert_eq!(w.attributes[0].data_type, "Number");
         assert_eq!(back(&w), m);
+    }
+
+    #[test]
+    fn reply_address_and_correlation_id_are_plain_attributes() {
+        let url = "https://sqs.eu-west-1.amazonaws.com/111122223333/courier-reply-ab";
+        let m = Event::new("/shop", "ReserveStock", serde_json::json!({}))
+            .to_message()
+            .unwrap()
+            .with_reply_to(url)
+            .with_correlation_id("c-1");
+        let w = encode(&m, true).unwrap();
+        let plain = |n: &str| {
+            w.attributes
+                .iter()
+                .find(|a| a.name == n)
+                .map(|a| a.value.as_str())
+        };
+        assert_eq!(plain("ReplyTo"), Some(url));
+        assert_eq!(plain("CorrelationId"), Some("c-1"));
+        let pack = plain("courier").unwrap();
+        assert!(
+            !pack.contains("c-1") && !pack.contains(url),
+            "not packed: {pack}"
+        );
+        assert_eq!(back(&w), m);
+
+        // What a responder written with another SDK sends: a body and CorrelationId.
+        let foreign = decode(
+            "{\"ok\":true}".into(),
+            HashMap::from([("CorrelationId".to_owned(), "c-1".to_owned())]),
+        );
+        assert_eq!(foreign.correlation_id.as_deref(), Some("c-1"));
+        assert!(foreign.attributes.is_empty());
+
+        let e = encode(&Message::new("x").with_attribute("ReplyTo", "q"), true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'ReplyTo' is reserved"), "{e}");
     }
 
     #[test]

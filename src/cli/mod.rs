@@ -8,6 +8,8 @@ mod lambda;
 mod outbox;
 mod publish;
 mod receive;
+#[cfg(feature = "aws")]
+mod reply_queues;
 mod request;
 mod stats;
 
@@ -74,6 +76,10 @@ enum Command {
     Dlq(dlq::DlqCommand),
     /// Depth of every queue and subscription and of its dead-letter queue.
     Stats(stats::StatsArgs),
+    /// SQS reply queues of requesters: clean up those left behind (feature `aws`).
+    #[cfg(feature = "aws")]
+    #[command(subcommand)]
+    ReplyQueues(reply_queues::ReplyQueuesCommand),
     /// Serve the Service Bus REST stand-in (a local test double, not Azure).
     #[cfg(feature = "azure-standin")]
     AzureStandin {
@@ -240,6 +246,8 @@ async fn run_command(command: Command, env: &Env, providers: &Providers) -> Resu
         Command::Request(args) => request::run(env, args).await,
         Command::Dlq(command) => dlq::run(env, command).await,
         Command::Stats(args) => stats::run(env, args).await,
+        #[cfg(feature = "aws")]
+        Command::ReplyQueues(cmd) => reply_queues::run(env, cmd).await,
         #[cfg(feature = "postgres")]
         Command::Outbox(cmd) => outbox::run(env, cmd).await,
         #[cfg(feature = "aws")]

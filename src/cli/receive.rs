@@ -51,6 +51,8 @@ fn to_json(d: &Delivery) -> serde_json::Value {
         "subject": m.attributes.get(attr::SUBJECT),
         "attributes": m.attributes,
         "content_type": m.content_type,
+        "reply_to": m.reply_to,
+        "correlation_id": m.correlation_id,
         "body": d.body_text(),
         "delivery_count": d.delivery_count(),
         "broker_message_id": d.info().broker_message_id,
