@@ -104,8 +104,10 @@ fn dates_are_rfc1123_gmt() {
 
 #[test]
 fn the_service_reason_is_read_from_application_properties() {
-    // Service Bus stamps DeadLetterReason / DeadLetterErrorDescription as application
-    // properties of the dead-lettered message: custom headers over REST.
+    // "Overview of Service Bus dead-letter queues": Service Bus stamps DeadLetterReason /
+    // DeadLetterErrorDescription as application properties of the dead-lettered message
+    // (custom headers over REST), also on a courier message whose `courier` property is
+    // otherwise preferred (issue 11, defect 3).
     let m = Event::new("/shop", "OrderCreated", serde_json::json!({}))
         .to_message()
         .unwrap();
