@@ -6,7 +6,7 @@
 //! | courier | Service Bus REST |
 //! | --- | --- |
 //! | topic, queue | topic, queue |
-//! | subscription | subscription with one SQL rule translated from the filter ([`sql`]) |
+//! | subscription | subscription with one SQL rule: the filter translated ([`sql`]), and the address of a redrive |
 //! | dead-letter queue | the entity's `$DeadLetterQueue`, after `MaxDeliveryCount` = `max_receive_count` deliveries |
 //! | publish / publish_batch | "Send Message" / "Send Message Batch" (`POST …/messages`) |
 //! | receive | "Peek-Lock Message" (`POST …/messages/head?timeout=N`), long-polled |
@@ -63,6 +63,7 @@ pub const MAX_DELAY: Duration = Duration::from_secs(365 * 24 * 3600);
 #[derive(Clone)]
 pub struct AzureBroker {
     rest: Arc<RestClient>,
+    addressable: Arc<operations::Addressable>,
 }
 
 impl std::fmt::Debug for AzureBroker {
@@ -88,6 +89,7 @@ impl AzureBroker {
         )?;
         Ok(AzureBroker {
             rest: Arc::new(rest),
+            addressable: Arc::default(),
         })
     }
 
@@ -97,6 +99,7 @@ impl AzureBroker {
     pub fn new(conn: ConnectionString, endpoint: Option<&str>) -> Result<Self> {
         Ok(AzureBroker {
             rest: Arc::new(RestClient::new(conn, endpoint, false)?),
+            addressable: Arc::default(),
         })
     }
 }
@@ -147,9 +150,11 @@ impl Broker for AzureBroker {
         operations::depth(&self.rest, source).await
     }
 
-    /// Queues only: a subscription is reached only through its topic.
+    /// A queue, or one subscription: sent to its topic addressed to it, which only that
+    /// subscription's rule admits (subscriptions courier did not provision, having no such
+    /// rule, receive it too; see [`sql`]).
     async fn resubmit(&self, source: &Source, message: Message) -> Result<String> {
-        operations::resubmit(&self.rest, source, message).await
+        operations::resubmit(&self.rest, &self.addressable, source, message).await
     }
 
     async fn create_reply_queue(&self) -> Result<ReplyQueue> {

@@ -2,7 +2,10 @@
 //! `CountDetails`), putting a message back on a queue, and the reply queues of
 //! request-response (queues that delete themselves when abandoned: `AutoDeleteOnIdle`).
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use courier_core::request::ReplyQueue;
 use courier_core::{Depth, Destination, Entity, Error, Message, Result, Source};
@@ -53,10 +56,19 @@ pub(crate) async fn depth(rest: &RestClient, source: &Source) -> Result<Depth> {
     ))
 }
 
-/// Puts `message` back on a queue. A subscription cannot be sent to alone over Service
-/// Bus (a message goes to its topic, and so to every subscription that matches).
+/// The subscriptions whose rules were seen to admit messages addressed to them, as
+/// `topic/subscription` (checked once per broker).
+#[derive(Debug, Default)]
+pub(crate) struct Addressable(Mutex<BTreeSet<String>>);
+
+/// Puts `message` back on a queue, or on one subscription: Service Bus cannot send to a
+/// subscription, so it goes to the topic addressed to that subscription, which courier's
+/// rules admit there and refuse everywhere else (see [`crate::sql`]). The subscription's
+/// rule is checked first (once per broker), so that a topology provisioned by an older
+/// courier is refused rather than redelivered to every subscription.
 pub(crate) async fn resubmit(
     rest: &Arc<RestClient>,
+    addressable: &Addressable,
     source: &Source,
     message: Message,
 ) -> Result<String> {
@@ -67,9 +79,14 @@ pub(crate) async fn resubmit(
     }
     match source.entity() {
         Entity::Queue(q) => send::one(rest, &Destination::queue(q), &message).await,
-        Entity::Subscription { .. } => Err(Error::unsupported(format!(
-            "resubmitting to {source}: Service Bus delivers to a subscription only through its topic, which would reach every other matching subscription too"
-        ))),
+        Entity::Subscription { topic, name } => {
+            let key = format!("{topic}/{}", crate::sql::address(name));
+            if !addressable.0.lock().contains(&key) {
+                provision::rule::check_addressable(rest, topic, name).await?;
+                addressable.0.lock().insert(key);
+            }
+            send::to_subscription(rest, topic, name, &message).await
+        }
     }
 }
 

@@ -33,8 +33,9 @@ fn target(destination: &Destination) -> (&str, String) {
     }
 }
 
-/// Checks what Service Bus REST cannot do, then encodes.
-fn prepare(m: &Message, target: &str) -> Result<ServiceBusMessage> {
+/// Checks what Service Bus REST cannot do, then encodes (addressed to `to_subscription`,
+/// if any).
+fn prepare(m: &Message, target: &str, to_subscription: Option<&str>) -> Result<ServiceBusMessage> {
     if m.dedup_id.is_some() {
         return Err(Error::unsupported(format!(
             "dedup_id on {target}: courier's Service Bus backend has no FIFO destinations"
@@ -45,19 +46,42 @@ fn prepare(m: &Message, target: &str) -> Result<ServiceBusMessage> {
             "a delay of {d:?} on {target}: at most {MAX_DELAY:?}"
         )));
     }
-    ServiceBusMessage::encode(m)
+    ServiceBusMessage::encode(m, to_subscription)
 }
 
+/// "Send Message" of one message.
 pub(crate) async fn one(
     rest: &Arc<RestClient>,
     destination: &Destination,
     m: &Message,
 ) -> Result<String> {
     let (entity, target) = target(destination);
-    let out = prepare(m, &target)?;
+    let out = prepare(m, &target, None)?;
+    send_one(rest, entity, &target, out).await
+}
+
+/// Sends `m` to `topic` addressed to its one subscription `subscription` (see
+/// [`crate::sql`]): only that subscription's rule admits it.
+pub(crate) async fn to_subscription(
+    rest: &Arc<RestClient>,
+    topic: &str,
+    subscription: &str,
+    m: &Message,
+) -> Result<String> {
+    let target = format!("subscription '{topic}/{subscription}'");
+    let out = prepare(m, &target, Some(subscription))?;
+    send_one(rest, topic, &target, out).await
+}
+
+async fn send_one(
+    rest: &Arc<RestClient>,
+    entity: &str,
+    target: &str,
+    out: ServiceBusMessage,
+) -> Result<String> {
     let call = Call {
         operation: Operation::Send,
-        target: &target,
+        target,
     };
     let now = OffsetDateTime::now_utc();
     let request = rest.request(Method::POST, &format!("{entity}/messages"), "");
@@ -134,7 +158,7 @@ pub(crate) async fn batch(
     let mut slots = Slots::new(messages.len());
     let mut ready = Vec::with_capacity(messages.len());
     for (i, m) in messages.iter().enumerate() {
-        match prepare(m, &target) {
+        match prepare(m, &target, None) {
             Ok(out) => ready.push((i, out)),
             Err(e) => slots.fill(i, Err(e)),
         }

@@ -8,10 +8,30 @@
 //! type the same text would travel as: `5` and `"5"` become `5`, `"eu"` becomes `'eu'`.
 //! A prefix escapes `%`, `_` and the escape character itself, with `ESCAPE '\'` when it
 //! needs to.
+//!
+//! # Addressing one subscription
+//!
+//! Service Bus cannot send to a subscription: a message goes to its topic, and every
+//! subscription whose rules match gets a copy. A redrive must reach one subscription only,
+//! so the rule courier provisions on every subscription ([`rule_sql`]) also reads the
+//! application property [`ADDRESS_PROPERTY`]: a message without it is judged by the
+//! filter as before; a message addressed to this subscription is admitted whatever the
+//! filter says (it is put back where it was, as SQS and memory do); a message addressed to
+//! another subscription is refused. `property IS NULL` is true when the property does not
+//! exist ("Subscription Rule SQL Filter Syntax", `IS [NOT] NULL` semantics).
+//!
+//! Subscriptions that courier did not provision have no such clause: they receive the
+//! redriven messages of their siblings like any other message on the topic.
 
 use courier_core::filter::{Condition, Filter, Literal};
 
 use crate::properties::is_plain_number;
+
+/// The application property naming the one subscription a message is for (set only by
+/// a redrive; receivers remove it). The system property `To` is documented for such
+/// routing, but AMQP clients (JMS among them) set it to the entity they send to, which
+/// would make every courier subscription refuse their messages.
+pub const ADDRESS_PROPERTY: &str = "courier_to";
 
 /// The escape character of `LIKE` patterns ("property LIKE 'ABC\%' ESCAPE '\'").
 const LIKE_ESCAPE: char = '\\';
@@ -156,6 +176,31 @@ pub fn to_sql(filter: &Filter) -> String {
         .join(" AND ")
 }
 
+/// The address a subscription is known by in [`ADDRESS_PROPERTY`]: its name in lower
+/// case, because Service Bus entity names are case-insensitive while SQL string equality
+/// is not (a redrive named `Orders/Inventory` must still reach `inventory`).
+pub fn address(subscription: &str) -> String {
+    subscription.to_ascii_lowercase()
+}
+
+/// The SQL of the one rule courier provisions on `subscription`: admitted when addressed to
+/// it, or when not addressed at all and `filter` (if any) matches. The address is tested
+/// first, so a redriven message never reaches the filter of any subscription.
+pub fn rule_sql(filter: Option<&Filter>, subscription: &str) -> String {
+    let to_this = format!("{ADDRESS_PROPERTY} = {}", quote(&address(subscription)));
+    match filter.map(to_sql).filter(|sql| !sql.is_empty()) {
+        Some(sql) => format!("{to_this} OR ({ADDRESS_PROPERTY} IS NULL AND {sql})"),
+        None => format!("{to_this} OR {ADDRESS_PROPERTY} IS NULL"),
+    }
+}
+
+/// Whether a rule's SQL admits messages addressed to `subscription` as [`rule_sql`] writes
+/// it.
+pub fn admits_address(sql: &str, subscription: &str) -> bool {
+    let to_this = format!("{ADDRESS_PROPERTY} = {} OR ", quote(&address(subscription)));
+    sql.starts_with(&to_this)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,5 +304,73 @@ mod tests {
         let mixed = serde_json::json!({"code": ["42", "007"]});
         let e = check(&Filter::from_policy(&serde_json::from_value(mixed).unwrap()).unwrap());
         assert!(e.unwrap_err().contains("'code'"));
+    }
+
+    /// A redrive reaches its one subscription: "Subscription Rule SQL Filter Syntax"
+    /// (`property IS NULL` is true for a property that does not exist; a missing user
+    /// property is unknown in a comparison), evaluated by the stand-in's evaluator.
+    #[test]
+    fn rules_admit_their_address_and_refuse_others() {
+        use courier_azure_standin::sql::{PropertyValue as Typed, SqlFilter};
+
+        let filter = Filter::from_policy(
+            &serde_json::from_value(serde_json::json!({"type": ["OrderCreated"]})).unwrap(),
+        )
+        .unwrap();
+        let filtered = rule_sql(Some(&filter), "Inventory");
+        assert_eq!(
+            filtered,
+            "courier_to = 'inventory' OR (courier_to IS NULL AND (ce_type = 'OrderCreated'))"
+        );
+        let open = rule_sql(None, "audit");
+        assert_eq!(open, "courier_to = 'audit' OR courier_to IS NULL");
+        assert!(admits_address(&filtered, "INVENTORY") && admits_address(&open, "audit"));
+        assert!(!admits_address(&filtered, "audit") && !admits_address(&to_sql(&filter), "x"));
+
+        let text = |s: &str| Typed::String(s.to_owned());
+        let matching = ("ce_type", text("OrderCreated"));
+        let other_type = ("ce_type", text("OrderPaid"));
+        // (what, the message's properties, admitted by inventory, admitted by audit)
+        type Case<'a> = (&'a str, Vec<(&'a str, Typed)>, bool, bool);
+        let cases: [Case; 6] = [
+            ("unaddressed, matching", vec![matching.clone()], true, true),
+            (
+                "unaddressed, not matching",
+                vec![other_type.clone()],
+                false,
+                true,
+            ),
+            (
+                "to inventory, not matching",
+                vec![other_type.clone(), ("courier_to", text("inventory"))],
+                true,
+                false,
+            ),
+            (
+                "to inventory",
+                vec![matching.clone(), ("courier_to", text("inventory"))],
+                true,
+                false,
+            ),
+            (
+                "to audit",
+                vec![matching.clone(), ("courier_to", text("audit"))],
+                false,
+                true,
+            ),
+            (
+                "to someone else",
+                vec![matching, ("courier_to", text("shipping"))],
+                false,
+                false,
+            ),
+        ];
+        let inventory = SqlFilter::parse(&filtered).unwrap();
+        let audit = SqlFilter::parse(&open).unwrap();
+        for (what, properties, to_inventory, to_audit) in cases {
+            let got = |f: &SqlFilter| f.evaluate_properties(&properties).unwrap() == Some(true);
+            assert_eq!(got(&inventory), to_inventory, "inventory: {what}");
+            assert_eq!(got(&audit), to_audit, "audit: {what}");
+        }
     }
 }

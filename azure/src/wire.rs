@@ -15,6 +15,10 @@
 //! - **Bodies** are bytes on receive; a body that is not UTF-8 is sent as base64 (a batch
 //!   carries text).
 //!
+//! - **Address**: a redrive to one subscription sends to the topic with the property
+//!   [`ADDRESS_PROPERTY`] (see [`crate::sql`]); a receiver removes it, so a handler never
+//!   sees it and a message redriven again is addressed afresh.
+//!
 //! Single and batch sends therefore put the same message on the service.
 
 use std::collections::BTreeMap;
@@ -30,6 +34,7 @@ use time::OffsetDateTime;
 use crate::broker_properties::{ascii_json, ReceivedProperties};
 use crate::http_date;
 use crate::properties::{read_header, PropertyValue};
+use crate::sql::{self, ADDRESS_PROPERTY};
 
 /// The property holding the exact attributes and metadata.
 pub const PACK_PROPERTY: &str = courier_core::wire::PACK_ATTRIBUTE;
@@ -105,6 +110,11 @@ fn check_names(m: &Message) -> Result<()> {
                 "attribute name '{name}' is the property courier packs its metadata in"
             )));
         }
+        if name.eq_ignore_ascii_case(ADDRESS_PROPERTY) {
+            return Err(Error::invalid_input(format!(
+                "attribute name '{name}' is the property courier addresses redriven messages with"
+            )));
+        }
         if let Some(other) = seen.insert(name.to_ascii_lowercase(), name) {
             return Err(Error::invalid_input(format!(
                 "attributes '{other}' and '{name}' differ only in case: Service Bus property names are case-insensitive"
@@ -115,8 +125,9 @@ fn check_names(m: &Message) -> Result<()> {
 }
 
 impl ServiceBusMessage {
-    /// Encodes `m`, refusing what cannot travel (bad names, too large).
-    pub(crate) fn encode(m: &Message) -> Result<Self> {
+    /// Encodes `m`, refusing what cannot travel (bad names, too large); `to_subscription`
+    /// addresses it to that one subscription of the topic it is sent to.
+    pub(crate) fn encode(m: &Message, to_subscription: Option<&str>) -> Result<Self> {
         check_names(m)?;
         let (body, base64) = body_to_wire(&m.body, |_| true);
         let pack = Packed {
@@ -139,6 +150,12 @@ impl ServiceBusMessage {
             properties.push((
                 PACK_PROPERTY.to_owned(),
                 PropertyValue::Text(ascii_json(&packed)),
+            ));
+        }
+        if let Some(subscription) = to_subscription {
+            properties.push((
+                ADDRESS_PROPERTY.to_owned(),
+                PropertyValue::Text(sql::address(subscription)),
             ));
         }
         let out = ServiceBusMessage {
@@ -255,6 +272,8 @@ pub(crate) fn decode(body: Vec<u8>, headers: &HeaderMap, broker: &ReceivedProper
         .filter(|(name, _)| !is_plumbing(name.as_str()))
         .map(|(name, value)| (name.as_str().to_owned(), read_header(value.as_bytes())))
         .collect();
+    // Addressed by a redrive: for the rules, not for the handler.
+    properties.remove(ADDRESS_PROPERTY);
     // The service sets these as application properties when it dead-letters a message.
     let reason = properties
         .remove(DEAD_LETTER_REASON)

@@ -5,9 +5,13 @@
 
 mod support;
 
+use std::time::Duration;
+
+use courier_azure::sql;
+use courier_core::filter::Filter;
 use courier_core::topology::{QueueSpec, SubscriptionSpec, TopicSpec, Topology};
-use courier_core::Broker;
-use support::rest::{element, entry};
+use courier_core::{Broker, ConsumerExt, Destination, Error, Message, Source};
+use support::rest::{element, entry, sql_rule_entry};
 use support::{backend, Proxy};
 
 /// "Update Queue" (`PUT` with `If-Match: *`): the description replaces the entity's, so a
@@ -50,11 +54,116 @@ async fn a_drift_fix_keeps_what_courier_does_not_manage() {
     );
 }
 
-/// Issue 10, item 5: removing a filter restores the catch-all rule first and deletes
-/// courier's rule after, so that no message published meanwhile finds the subscription
-/// without any rule.
+/// A topology provisioned by an older courier is drift: a filter rule without the
+/// redrive address is replaced in place, and an unfiltered subscription's catch-all
+/// `$Default` gives way to courier's rule, created first ("a subscription without rules
+/// receives nothing"). Until then a redrive to such a subscription is refused, since the
+/// topic would deliver it to every sibling.
 #[tokio::test]
-async fn removing_a_filter_restores_the_catch_all_before_deleting_the_rule() {
+async fn rules_of_an_older_courier_are_drift_fixed_create_before_delete() {
+    let b = backend().await;
+    let rest = b.rest();
+    let topic = courier_core::conformance::unique("old");
+    let put = |path: String, body: String| {
+        let rest = &rest;
+        async move {
+            let (status, text) = rest.put(&path, &body, false).await;
+            assert_eq!(status, 201, "{path}: {text}");
+        }
+    };
+    put(topic.clone(), entry("TopicDescription", "")).await;
+    for s in ["f", "open"] {
+        put(
+            format!("{topic}/subscriptions/{s}"),
+            entry("SubscriptionDescription", ""),
+        )
+        .await;
+    }
+    // What an older courier left: its filter alone on `f`, the catch-all on `open`.
+    let rules = |s: &str| format!("{topic}/subscriptions/{s}/rules");
+    put(
+        format!("{}/courier-filter", rules("f")),
+        sql_rule_entry("courier-filter", "(ce_type = 'A')"),
+    )
+    .await;
+    assert_eq!(rest.delete(&format!("{}/$Default", rules("f"))).await, 200);
+
+    let open = Source::subscription(&topic, "open");
+    let refused = b.resubmit(&open, Message::new("x")).await.unwrap_err();
+    assert!(
+        matches!(refused, Error::InvalidTopology { .. })
+            && refused.to_string().contains("courier provision"),
+        "{refused}"
+    );
+
+    let mut f = SubscriptionSpec::new(&topic, "f");
+    f.filter = Some(serde_json::from_value(serde_json::json!({"type": ["A"]})).unwrap());
+    let t = Topology {
+        topics: vec![TopicSpec::new(&topic)],
+        subscriptions: vec![f, SubscriptionSpec::new(&topic, "open")],
+        ..Topology::default()
+    };
+    let proxy = Proxy::start(b.upstream()).await;
+    b.through(&proxy).provision(&t).await.unwrap();
+    let changes: Vec<String> = proxy
+        .log()
+        .into_iter()
+        .filter(|(m, p)| m != "GET" && p.contains("/rules/"))
+        .map(|(m, p)| format!("{m} {}", p.split('?').next().unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            format!("PUT {}/courier-filter", rules("f")),
+            format!("PUT {}/courier-filter", rules("open")),
+            format!("DELETE {}/$Default", rules("open")),
+        ],
+        "replaced in place; created, then the catch-all deleted"
+    );
+    let type_a =
+        Filter::from_policy(&serde_json::from_value(serde_json::json!({"type": ["A"]})).unwrap())
+            .unwrap();
+    for (s, filter) in [("f", Some(&type_a)), ("open", None)] {
+        let (status, xml) = rest.get(&format!("{}/courier-filter", rules(s))).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            element(&xml, "SqlExpression").map(|x| x.replace("&apos;", "'")),
+            Some(sql::rule_sql(filter, s)),
+            "{xml}"
+        );
+        let (_, default) = rest.get(&format!("{}/$Default", rules(s))).await;
+        assert!(
+            !default.contains("<entry"),
+            "no catch-all on {s}: {default}"
+        );
+    }
+    assert!(b.provision(&t).await.unwrap().is_unchanged());
+
+    // A message that is not addressed still reaches what its filter says.
+    b.publish(
+        &Destination::topic(&topic),
+        Message::new("a").with_attribute("ce_type", "A"),
+    )
+    .await
+    .unwrap();
+    for s in ["f", "open"] {
+        let d = b
+            .receive_one(&Source::subscription(&topic, s), Duration::from_secs(5))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{s} receives it"));
+        d.ack().await.unwrap();
+    }
+    b.resubmit(&open, Message::new("x"))
+        .await
+        .expect("now addressable");
+}
+
+/// Removing a filter replaces courier's rule in place with the address alone: the
+/// subscription is never without a rule, and never gets a catch-all that would admit
+/// the redrives of its siblings.
+#[tokio::test]
+async fn removing_a_filter_keeps_one_rule_with_the_address() {
     let b = backend().await;
     let topic = courier_core::conformance::unique("rules");
     let mut sub = SubscriptionSpec::new(&topic, "s");
@@ -76,13 +185,6 @@ async fn removing_a_filter_restores_the_catch_all_before_deleting_the_rule() {
         .map(|(m, p)| format!("{m} {}", p.split('?').next().unwrap_or_default()))
         .collect();
     let sub_path = format!("{topic}/subscriptions/s/rules");
-    assert_eq!(
-        changes,
-        [
-            format!("PUT {sub_path}/$Default"),
-            format!("DELETE {sub_path}/courier-filter")
-        ],
-        "create, then delete"
-    );
+    assert_eq!(changes, [format!("PUT {sub_path}/courier-filter")]);
     assert!(b.provision(&t).await.unwrap().is_unchanged());
 }

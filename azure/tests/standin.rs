@@ -65,6 +65,11 @@ async fn a_wrong_key_is_unauthorized_and_never_shown() {
     );
 }
 
+/// "Renew-Lock for a Message", "Unlock Message"; "Overview of Service Bus dead-letter
+/// queues": after MaxDeliveryCount deliveries the message moves to `$DeadLetterQueue` with
+/// the application properties `DeadLetterReason` / `DeadLetterErrorDescription`, which
+/// courier reports even for its own messages, whose `courier` property it otherwise
+/// prefers (issue 11, defect 3).
 #[tokio::test]
 async fn locks_expire_renew_and_dead_letter_after_max_deliveries() {
     let b = backend().await;
@@ -78,9 +83,12 @@ async fn locks_expire_renew_and_dead_letter_after_max_deliveries() {
     })
     .await
     .unwrap();
-    b.publish(&Destination::queue(&name), Message::new("held"))
-        .await
-        .unwrap();
+    b.publish(
+        &Destination::queue(&name),
+        Message::new("held").with_attribute("region", "eu"),
+    )
+    .await
+    .unwrap();
     let src = Source::queue(&name);
     let first = b
         .receive_one(&src, Duration::from_secs(5))
@@ -114,6 +122,11 @@ async fn locks_expire_renew_and_dead_letter_after_max_deliveries() {
         .unwrap()
         .expect("in $DeadLetterQueue");
     assert_eq!(dead.message().body, b"held");
+    assert_eq!(
+        dead.message().attributes["region"],
+        "eu",
+        "read as courier's"
+    );
     let reason = &dead.message().attributes[courier_core::event::attr::DEAD_LETTER_REASON];
     assert!(reason.starts_with("MaxDeliveryCountExceeded"), "{reason}");
 }

@@ -6,7 +6,7 @@
 pub(crate) mod atom;
 mod description;
 pub(crate) mod management;
-mod rule;
+pub(crate) mod rule;
 
 use courier_core::topology::{QueueSpec, SubscriptionSpec, Topology};
 use courier_core::{Drift, Error, ProvisionAction, ProvisionReport, Result};
@@ -197,8 +197,8 @@ pub(crate) async fn provision(rest: &RestClient, topology: &Topology) -> Result<
             &settings,
         )
         .await?;
-        let wanted = s.parsed_filter().map(sql::to_sql);
-        rule::ensure(rest, &mut report, &path, wanted.as_deref()).await?;
+        let wanted = sql::rule_sql(s.parsed_filter(), &s.name);
+        rule::ensure(rest, &mut report, &path, &wanted).await?;
     }
     Ok(report)
 }

@@ -1,18 +1,21 @@
-//! A subscription's rules: courier's one SQL rule for a filter, or the catch-all `$Default`
-//! rule (`1=1`) when there is none. A subscription without any rule receives nothing, so
-//! every change creates what is wanted before it deletes what is not.
+//! A subscription's rules: courier's one SQL rule ([`sql::rule_sql`]: the filter, if
+//! any, and the address a redrive writes), in place of the catch-all `$Default` rule
+//! (`1=1`) a new subscription has. A subscription without any rule receives nothing, so
+//! every change creates what is wanted before it deletes what is not. A rule of an older
+//! courier (a filter without the address clause, or `$Default` alone) is drift, fixed the
+//! same way.
 
-use courier_core::{EntityKind, ProvisionAction, ProvisionReport, Result};
+use courier_core::{EntityKind, Error, ProvisionAction, ProvisionReport, Result};
 
 use super::atom::{self, SERVICE_BUS_NS, XSI_NS};
 use super::management;
 use crate::rest::RestClient;
+use crate::sql;
 
-/// The rule courier writes for a subscription's filter.
+/// The rule courier writes on every subscription.
 pub(crate) const COURIER_RULE: &str = "courier-filter";
 /// The rule a new subscription has, which lets everything through.
 pub(crate) const DEFAULT_RULE: &str = "$Default";
-const MATCH_ALL: &str = "1=1";
 
 /// The rules of a subscription that courier looks at.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -30,35 +33,25 @@ pub(crate) enum RuleChange {
     Delete { rule: &'static str },
 }
 
-/// The changes from `state` to the filter `wanted` (`None`: receive everything). What is
-/// wanted is created before what is not is deleted: the subscription is never without a
-/// rule.
-pub(crate) fn plan(wanted: Option<&str>, state: &RuleState) -> Vec<RuleChange> {
+/// The changes from `state` to courier's rule with the SQL `wanted`. What is wanted is
+/// created before what is not is deleted: the subscription is never without a rule.
+pub(crate) fn plan(wanted: &str, state: &RuleState) -> Vec<RuleChange> {
     let mut changes = Vec::new();
-    match (wanted, &state.courier) {
-        (Some(sql), None) => changes.push(RuleChange::Create {
+    match &state.courier {
+        None => changes.push(RuleChange::Create {
             rule: COURIER_RULE,
-            sql: sql.to_owned(),
+            sql: wanted.to_owned(),
         }),
-        (Some(sql), Some(have)) if have.as_deref() != Some(sql) => {
-            changes.push(RuleChange::Update {
-                rule: COURIER_RULE,
-                sql: sql.to_owned(),
-            })
-        }
-        (None, courier) if !state.default_exists && courier.is_some() => {
-            changes.push(RuleChange::Create {
-                rule: DEFAULT_RULE,
-                sql: MATCH_ALL.to_owned(),
-            })
-        }
-        _ => {}
+        Some(have) if have.as_deref() != Some(wanted) => changes.push(RuleChange::Update {
+            rule: COURIER_RULE,
+            sql: wanted.to_owned(),
+        }),
+        Some(_) => {}
     }
-    match wanted {
-        // The catch-all would let everything through beside the filter.
-        Some(_) if state.default_exists => changes.push(RuleChange::Delete { rule: DEFAULT_RULE }),
-        None if state.courier.is_some() => changes.push(RuleChange::Delete { rule: COURIER_RULE }),
-        _ => {}
+    // The catch-all would let everything through beside courier's rule, redrives of other
+    // subscriptions included.
+    if state.default_exists {
+        changes.push(RuleChange::Delete { rule: DEFAULT_RULE });
     }
     changes
 }
@@ -88,12 +81,34 @@ pub(crate) fn sql_of(entry: &str) -> Option<String> {
         .map(|n| n.text().unwrap_or_default().to_owned())
 }
 
+/// Refuses unless courier's rule on `topic/subscription` admits messages addressed to it
+/// (see [`sql::rule_sql`]): otherwise a message sent to the topic addressed to it could
+/// reach its siblings with rules of an older courier, or, refused by every rule, nobody.
+pub(crate) async fn check_addressable(
+    rest: &RestClient,
+    topic: &str,
+    subscription: &str,
+) -> Result<()> {
+    let target = format!("subscription '{topic}/{subscription}'");
+    let path = format!("{topic}/subscriptions/{subscription}/rules/{COURIER_RULE}");
+    let sql = management::get(rest, &path, &target)
+        .await?
+        .and_then(|entry| sql_of(&entry));
+    match sql {
+        Some(sql) if sql::admits_address(&sql, subscription) => Ok(()),
+        found => Err(Error::invalid_topology(format!(
+            "{target} cannot be sent to alone: its rule '{COURIER_RULE}' ({}) does not admit messages addressed to it; run `courier provision` with its topology first",
+            found.as_deref().unwrap_or("missing or not a SQL filter")
+        ))),
+    }
+}
+
 /// Reads the subscription's rules, makes the changes, reports them.
 pub(crate) async fn ensure(
     rest: &RestClient,
     report: &mut ProvisionReport,
     subscription: &str,
-    wanted: Option<&str>,
+    wanted: &str,
 ) -> Result<()> {
     let rules = format!("{subscription}/rules");
     let target = format!("the rules of subscription '{subscription}'");
@@ -162,40 +177,35 @@ mod tests {
     #[test]
     fn a_subscription_is_never_left_without_a_rule() {
         use RuleChange::*;
-        // Filter removed: the catch-all first, then courier's rule goes.
+        let open = "courier_to = 's' OR courier_to IS NULL";
+        // A new subscription, or one of an older courier that had no filter: courier's
+        // rule first, then the catch-all goes.
         assert_eq!(
-            plan(None, &state(Some("a = 1"), false)),
-            [
-                Create {
-                    rule: DEFAULT_RULE,
-                    sql: MATCH_ALL.into()
-                },
-                Delete { rule: COURIER_RULE }
-            ]
-        );
-        // New filter on a new subscription: the rule first, then the catch-all goes.
-        assert_eq!(
-            plan(Some("a = 1"), &state(None, true)),
+            plan(open, &state(None, true)),
             [
                 Create {
                     rule: COURIER_RULE,
-                    sql: "a = 1".into()
+                    sql: open.into()
                 },
                 Delete { rule: DEFAULT_RULE }
             ]
         );
-        // Changed filter: replaced in place.
+        // A filter of an older courier, without the address: replaced in place.
         assert_eq!(
-            plan(Some("a = 2"), &state(Some("a = 1"), false)),
+            plan(open, &state(Some("a = 1"), false)),
             [Update {
                 rule: COURIER_RULE,
-                sql: "a = 2".into()
+                sql: open.into()
             }]
         );
-        assert_eq!(plan(Some("a = 1"), &state(Some("a = 1"), false)), []);
-        assert_eq!(plan(None, &state(None, true)), []);
+        // Both rules present (a crash between create and delete): the catch-all goes.
         assert_eq!(
-            action(&[], &state(Some("a = 1"), false)),
+            plan(open, &state(Some(open), true)),
+            [Delete { rule: DEFAULT_RULE }]
+        );
+        assert_eq!(plan(open, &state(Some(open), false)), []);
+        assert_eq!(
+            action(&[], &state(Some(open), false)),
             Some(ProvisionAction::Unchanged)
         );
     }

@@ -27,7 +27,7 @@ fn received_headers(out: &ServiceBusMessage) -> HeaderMap {
 }
 
 fn round_trip(m: &Message) -> Message {
-    let out = ServiceBusMessage::encode(m).unwrap();
+    let out = ServiceBusMessage::encode(m, None).unwrap();
     let headers = received_headers(&out);
     let broker = ReceivedProperties::parse(headers["brokerproperties"].to_str().unwrap());
     decode(out.body.clone().into_bytes(), &headers, &broker)
@@ -56,7 +56,7 @@ fn attributes_are_typed_properties() {
         .with_attribute("price", "299.98")
         .with_attribute("zip", "007")
         .with_attribute("quote", r#"a"b\c"#);
-    let out = ServiceBusMessage::encode(&m).unwrap();
+    let out = ServiceBusMessage::encode(&m, None).unwrap();
     let headers: BTreeMap<String, String> = out.headers(now()).unwrap().into_iter().collect();
     assert_eq!(headers["amount"], "150");
     assert_eq!(headers["price"], "299.98");
@@ -82,7 +82,7 @@ fn what_a_header_cannot_carry_goes_as_a_batch() {
         Message::new("x").with_attribute("note", "two\nlines"),
         Message::new("x").with_attribute("Date", "today"),
     ] {
-        let out = ServiceBusMessage::encode(&m).unwrap();
+        let out = ServiceBusMessage::encode(&m, None).unwrap();
         assert!(out.headers(now()).is_none(), "{m:?}");
         let user = &out.batch_entry(now())["UserProperties"];
         let (name, value) = m.attributes.iter().next().unwrap();
@@ -94,7 +94,7 @@ fn what_a_header_cannot_carry_goes_as_a_batch() {
 fn dates_are_rfc1123_gmt() {
     // "Message Headers and Properties": DateTime headers as RFC 2616, e.g. "Sun, 06 Nov 1994 08:49:37 GMT".
     let m = Message::new("x").with_delay(Duration::from_millis(1500));
-    let out = ServiceBusMessage::encode(&m).unwrap();
+    let out = ServiceBusMessage::encode(&m, None).unwrap();
     let props = out.broker_properties(now());
     assert_eq!(
         props["ScheduledEnqueueTimeUtc"], "Sun, 06 Nov 1994 08:49:40 GMT",
@@ -104,12 +104,14 @@ fn dates_are_rfc1123_gmt() {
 
 #[test]
 fn the_service_reason_is_read_from_application_properties() {
-    // Service Bus stamps DeadLetterReason / DeadLetterErrorDescription as application
-    // properties of the dead-lettered message: custom headers over REST.
+    // "Overview of Service Bus dead-letter queues": Service Bus stamps DeadLetterReason /
+    // DeadLetterErrorDescription as application properties of the dead-lettered message
+    // (custom headers over REST), also on a courier message whose `courier` property is
+    // otherwise preferred (issue 11, defect 3).
     let m = Event::new("/shop", "OrderCreated", serde_json::json!({}))
         .to_message()
         .unwrap();
-    let out = ServiceBusMessage::encode(&m).unwrap();
+    let out = ServiceBusMessage::encode(&m, None).unwrap();
     let mut headers = received_headers(&out);
     headers.insert(
         "deadletterreason",
@@ -157,7 +159,8 @@ fn foreign_messages_keep_their_properties_and_bytes() {
 
 #[test]
 fn limits_and_names_are_checked() {
-    let e = ServiceBusMessage::encode(&Message::new(vec![b'x'; MAX_MESSAGE_SIZE])).unwrap_err();
+    let e =
+        ServiceBusMessage::encode(&Message::new(vec![b'x'; MAX_MESSAGE_SIZE]), None).unwrap_err();
     assert!(matches!(
         e,
         Error::PayloadTooLarge {
@@ -177,8 +180,43 @@ fn limits_and_names_are_checked() {
             Message::new("x").with_attribute("courier", "v"),
             "packs its metadata",
         ),
+        (
+            Message::new("x").with_attribute("Courier_To", "inventory"),
+            "addresses redriven messages",
+        ),
     ] {
-        let e = ServiceBusMessage::encode(&m).unwrap_err().to_string();
+        let e = ServiceBusMessage::encode(&m, None).unwrap_err().to_string();
         assert!(e.contains(expected), "{e}");
     }
+}
+
+/// A redrive's address travels as a string property the rules read, and never reaches a
+/// handler: not in a courier message's attributes, nor in a foreign one's.
+#[test]
+fn the_address_travels_and_is_removed_on_receive() {
+    let m = Message::new("x")
+        .with_attribute("amount", "150")
+        .with_message_id("m-1");
+    let out = ServiceBusMessage::encode(&m, Some("Inventory")).unwrap();
+    let headers: BTreeMap<String, String> = out.headers(now()).unwrap().into_iter().collect();
+    assert_eq!(
+        headers["courier_to"], "\"inventory\"",
+        "a string, lower case"
+    );
+    assert_eq!(
+        out.batch_entry(now())["UserProperties"]["courier_to"],
+        "inventory"
+    );
+    let received = received_headers(&out);
+    let broker = ReceivedProperties::parse(received["brokerproperties"].to_str().unwrap());
+    assert_eq!(decode(out.body.clone().into_bytes(), &received, &broker), m);
+
+    let mut foreign = HeaderMap::new();
+    foreign.insert("courier_to", HeaderValue::from_static("\"inventory\""));
+    foreign.insert("region", HeaderValue::from_static("\"eu\""));
+    let got = decode(b"x".to_vec(), &foreign, &ReceivedProperties::default());
+    assert_eq!(
+        got.attributes,
+        BTreeMap::from([("region".to_owned(), "eu".to_owned())])
+    );
 }

@@ -43,6 +43,17 @@ impl Backend {
             .expect("broker via proxy")
     }
 
+    /// The connection string, as another program (Microsoft's SDK) is given it.
+    pub fn connection_string(&self) -> String {
+        let c = &self.connection;
+        format!(
+            "Endpoint=sb://{}.servicebus.windows.net/;SharedAccessKeyName={};SharedAccessKey={}",
+            c.namespace,
+            c.key_name,
+            c.key.expose()
+        )
+    }
+
     /// Raw REST calls as another program would make them.
     pub fn rest(&self) -> rest::Rest {
         rest::Rest::new(self.connection.clone(), self.upstream())

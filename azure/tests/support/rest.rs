@@ -145,6 +145,34 @@ impl Rest {
     }
 }
 
+impl Rest {
+    /// A management `DELETE`.
+    pub async fn delete(&self, path: &str) -> u16 {
+        self.request(
+            reqwest::Method::DELETE,
+            &format!("{path}?api-version=2017-04"),
+        )
+        .send()
+        .await
+        .expect("delete")
+        .status()
+        .as_u16()
+    }
+}
+
+/// A `RuleDescription` entry with a SQL filter, as Microsoft's SDKs write it.
+pub fn sql_rule_entry(name: &str, sql: &str) -> String {
+    entry(
+        "RuleDescription",
+        &format!(
+            r#"<Filter i:type="SqlFilter"><SqlExpression>{}</SqlExpression></Filter><Action i:type="EmptyRuleAction"/><Name>{name}</Name>"#,
+            sql.replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+        ),
+    )
+}
+
 /// An Atom entry wrapping a description, as Microsoft's SDKs write it.
 pub fn entry(description: &str, children: &str) -> String {
     format!(

@@ -180,6 +180,21 @@ fn check(topology_path: &Path) -> BTreeMap<String, Value> {
         }
     }
 
+    // The rule Terraform puts on every subscription is the one courier provisions.
+    assert_eq!(
+        out["rule_sql"].as_object().map(|o| o.len()),
+        Some(topology.subscriptions.len()),
+        "one rule per subscription"
+    );
+    for s in &topology.subscriptions {
+        let key = names::subscription_queue_base(&s.topic, &s.name);
+        assert_eq!(
+            out["rule_sql"][&key].as_str(),
+            Some(courier_azure::sql::rule_sql(s.parsed_filter(), &s.name).as_str()),
+            "rule of {key}"
+        );
+    }
+
     // Service Bus entities carry the topology's names as they are.
     let azure = &out["azure_names"];
     let mut topics: Vec<&str> = topology.topics.iter().map(|t| t.name.as_str()).collect();
@@ -221,4 +236,14 @@ fn fifo_queues_filters_and_sql_agree() {
         "(ce_source NOT IN ('/test', '/qa''s')) AND (env NOT LIKE 'staging%') AND (NOT EXISTS([gift-wrap])) AND (retries NOT IN (0, 7)) AND (EXISTS(vip))"
     );
     assert_eq!(out["queues"]["payments-settle"]["max_receive_count"], 10);
+    // Every subscription's rule admits its own redrives (its name in lower case) and refuses
+    // its siblings'; unaddressed messages still meet the filter.
+    assert_eq!(
+        out["rule_sql"]["orders-Audit-Trail"],
+        "courier_to = 'audit-trail' OR courier_to IS NULL"
+    );
+    assert_eq!(
+        out["rule_sql"]["orders-not-test"],
+        "courier_to = 'not-test' OR (courier_to IS NULL AND (ce_source NOT IN ('/test', '/qa''s')) AND (env NOT LIKE 'staging%') AND (NOT EXISTS([gift-wrap])) AND (retries NOT IN (0, 7)) AND (EXISTS(vip)))"
+    );
 }

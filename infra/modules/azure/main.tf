@@ -11,7 +11,7 @@ locals {
   topics        = module.topology.topics
   queues        = { for k, q in module.topology.queues : k => q if q.topic == null }
   subscriptions = { for k, q in module.topology.queues : k => q if q.topic != null }
-  sql_filters   = module.topology.sql_filters
+  rule_sql      = module.topology.rule_sql
 }
 
 resource "azurerm_servicebus_namespace" "this" {
@@ -70,15 +70,18 @@ resource "azurerm_servicebus_subscription" "this" {
   }
 }
 
-# The provider removes the implicit $Default (1=1) rule once this rule exists (azurerm
-# 4.x); until then, right after creation, a subscription may briefly receive everything.
+# Every subscription gets courier's rule, filtered or not: it admits a redrive addressed
+# to this subscription (courier_to) and refuses those addressed to its siblings, which a
+# catch-all $Default (1=1) would let through. The implicit $Default is removed once this
+# rule exists; until then, right after creation, a subscription may briefly receive
+# everything.
 resource "azurerm_servicebus_subscription_rule" "filter" {
-  for_each = { for k, s in local.subscriptions : k => s if contains(keys(local.sql_filters), k) }
+  for_each = local.subscriptions
 
   name            = "courier-filter"
   subscription_id = azurerm_servicebus_subscription.this[each.key].id
   filter_type     = "SqlFilter"
-  sql_filter      = local.sql_filters[each.key]
+  sql_filter      = local.rule_sql[each.key]
 }
 
 # Publishers may only send; consumers may only listen, each on its own entity. (Service

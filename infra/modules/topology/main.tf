@@ -112,4 +112,18 @@ locals {
       ]))
     ])
   }
+
+  # The one rule courier puts on every subscription (courier-azure `sql::rule_sql`):
+  # Service Bus cannot send to a subscription, so a redrive sends to the topic with the
+  # application property courier_to naming the subscription (lower case: entity names are
+  # case-insensitive, SQL string equality is not). A subscription admits what is addressed
+  # to it, and what is not addressed at all when its filter (if any) matches; `IS NULL` is
+  # true for a property that does not exist ("Subscription Rule SQL Filter Syntax").
+  rule_sql = {
+    for s in local.subscription_list : "${s.topic}-${s.name}" => (
+      contains(keys(local.sql_filters), "${s.topic}-${s.name}")
+      ? "courier_to = '${replace(lower(s.name), "'", "''")}' OR (courier_to IS NULL AND ${try(local.sql_filters["${s.topic}-${s.name}"], "")})"
+      : "courier_to = '${replace(lower(s.name), "'", "''")}' OR courier_to IS NULL"
+    )
+  }
 }

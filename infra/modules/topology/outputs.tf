@@ -18,6 +18,11 @@ output "sql_filters" {
   value       = local.sql_filters
 }
 
+output "rule_sql" {
+  description = "The SQL of the one rule courier puts on each Service Bus subscription (its filter and the address a redrive writes), by subscription queue key."
+  value       = local.rule_sql
+}
+
 output "aws_names" {
   description = "The AWS names the courier backend uses: SNS topics, SQS queues and their dead-letter queues."
   value = {
