@@ -101,7 +101,11 @@ pub async fn publish(target: &Target, how: Publish) -> Result<usize> {
     let mut recorded = 0;
     while !pending.is_empty() {
         let take = how.batch.min(pending.len());
-        let ids: Vec<String> = pending.split_off(pending.len() - take).into_iter().rev().collect();
+        let ids: Vec<String> = pending
+            .split_off(pending.len() - take)
+            .into_iter()
+            .rev()
+            .collect();
         let events: Vec<Event<serde_json::Value>> = ids.iter().map(|id| crate::probe(id)).collect();
         let results = match broker.publish_events(&destination, &events).await {
             Ok(r) => r,

@@ -24,10 +24,6 @@ pub const EVENT_SOURCE: &str = "courier-faults";
 
 /// A probe event with this id (its data says the same, so that a body alone names it).
 pub fn probe(id: &str) -> courier_core::Event<serde_json::Value> {
-    courier_core::Event::new(
-        EVENT_SOURCE,
-        EVENT_TYPE,
-        serde_json::json!({ "probe": id }),
-    )
-    .with_id(id)
+    courier_core::Event::new(EVENT_SOURCE, EVENT_TYPE, serde_json::json!({ "probe": id }))
+        .with_id(id)
 }

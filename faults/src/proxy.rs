@@ -83,9 +83,7 @@ fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
 impl FaultProxy {
     /// A proxy in front of `upstream` (an `http://host:port` URL), on a free loopback port.
     pub async fn start(upstream: &str) -> FaultProxy {
-        let host = upstream
-            .trim_start_matches("http://")
-            .trim_end_matches('/');
+        let host = upstream.trim_start_matches("http://").trim_end_matches('/');
         let upstream = tokio::net::lookup_host(host)
             .await
             .ok()

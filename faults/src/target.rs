@@ -104,8 +104,14 @@ impl Target {
             } => vec![
                 ("FAULTS_TARGET", "aws".into()),
                 ("FAULTS_ENDPOINT", endpoint.clone()),
-                ("FAULTS_ATTEMPT_TIMEOUT_MS", attempt_timeout.as_millis().to_string()),
-                ("FAULTS_OPERATION_TIMEOUT_MS", operation_timeout.as_millis().to_string()),
+                (
+                    "FAULTS_ATTEMPT_TIMEOUT_MS",
+                    attempt_timeout.as_millis().to_string(),
+                ),
+                (
+                    "FAULTS_OPERATION_TIMEOUT_MS",
+                    operation_timeout.as_millis().to_string(),
+                ),
             ],
             Target::Azure {
                 connection_string,
@@ -125,10 +131,12 @@ impl Target {
         };
         let millis = |name: &str| -> Result<Duration> {
             let text = var(name)?;
-            text.parse::<u64>().map(Duration::from_millis).map_err(|e| Error::InvalidConfig {
-                message: format!("{name}={text} is not a number of milliseconds"),
-                source: Some(Box::new(e)),
-            })
+            text.parse::<u64>()
+                .map(Duration::from_millis)
+                .map_err(|e| Error::InvalidConfig {
+                    message: format!("{name}={text} is not a number of milliseconds"),
+                    source: Some(Box::new(e)),
+                })
         };
         match var("FAULTS_TARGET")?.as_str() {
             "aws" => Ok(Target::Aws {
@@ -140,7 +148,9 @@ impl Target {
                 connection_string: var("FAULTS_AZURE_CONNECTION_STRING")?,
                 endpoint: var("FAULTS_ENDPOINT")?,
             }),
-            other => Err(Error::invalid_config(format!("FAULTS_TARGET={other}: not aws or azure"))),
+            other => Err(Error::invalid_config(format!(
+                "FAULTS_TARGET={other}: not aws or azure"
+            ))),
         }
     }
 
@@ -157,7 +167,11 @@ impl Target {
                     .region("us-east-1")
                     .endpoint_url(endpoint)
                     .credentials_provider(aws_credential_types::Credentials::new(
-                        "test", "test", None, None, "courier-faults",
+                        "test",
+                        "test",
+                        None,
+                        None,
+                        "courier-faults",
                     ))
                     .timeout_config(
                         TimeoutConfig::builder()

@@ -129,8 +129,8 @@ impl TimedSettle {
     async fn settle_with<F, Fut>(&self, settle: F) -> Result<()>
     where
         F: FnOnce(Delivery) -> Fut + Send,
-        Fut: std::future::Future<Output = std::result::Result<(), courier_core::SettleError>>
-            + Send,
+        Fut:
+            std::future::Future<Output = std::result::Result<(), courier_core::SettleError>> + Send,
     {
         let mut held = self.delivery.lock().await;
         let Some(delivery) = held.take() else {

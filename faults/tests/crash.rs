@@ -76,9 +76,16 @@ async fn consumer_killed_at_random(target: Target) {
         left.len(),
         started.elapsed().as_secs()
     );
-    report(&format!("crash, consumer SIGKILLed ({})", target.name()), &figures);
+    report(
+        &format!("crash, consumer SIGKILLed ({})", target.name()),
+        &figures,
+    );
     assert!(kills > 0, "no kill happened: {figures}");
-    assert!(lost.is_empty(), "lost {:?}…: {figures}\n{said}", &lost[..lost.len().min(10)]);
+    assert!(
+        lost.is_empty(),
+        "lost {:?}…: {figures}\n{said}",
+        &lost[..lost.len().min(10)]
+    );
     assert!(left.is_empty(), "handled but never acked: {figures}");
     let _ = std::fs::remove_file(&ledger);
 }
@@ -125,8 +132,14 @@ async fn publisher_killed_at_random(target: Target) {
     common::finished(last, Duration::from_secs(120)).await;
     let recorded = Ledger::counts(&ledger).expect("ledger");
     let on_queue = common::drain(&*broker, &queue).await;
-    let missing: Vec<&String> = recorded.keys().filter(|id| !on_queue.contains_key(*id)).collect();
-    let unrecorded = on_queue.keys().filter(|id| !recorded.contains_key(*id)).count();
+    let missing: Vec<&String> = recorded
+        .keys()
+        .filter(|id| !on_queue.contains_key(*id))
+        .collect();
+    let unrecorded = on_queue
+        .keys()
+        .filter(|id| !recorded.contains_key(*id))
+        .count();
     let figures = format!(
         "{} publishes returned Ok, {kills} kills ({completed} runs ended by themselves): {} missing from the queue, {} sent but not recorded before the kill, {} s",
         thousands(recorded.len() as u64),
@@ -134,9 +147,19 @@ async fn publisher_killed_at_random(target: Target) {
         unrecorded,
         started.elapsed().as_secs()
     );
-    report(&format!("crash, publisher SIGKILLed ({})", target.name()), &figures);
-    assert!(recorded.len() >= PER_RUN, "the last run alone records {PER_RUN}: {figures}");
-    assert!(missing.is_empty(), "lost {:?}…: {figures}", &missing[..missing.len().min(10)]);
+    report(
+        &format!("crash, publisher SIGKILLed ({})", target.name()),
+        &figures,
+    );
+    assert!(
+        recorded.len() >= PER_RUN,
+        "the last run alone records {PER_RUN}: {figures}"
+    );
+    assert!(
+        missing.is_empty(),
+        "lost {:?}…: {figures}",
+        &missing[..missing.len().min(10)]
+    );
     assert!(kills > 0, "no publisher was killed: {figures}");
     let _ = std::fs::remove_file(&ledger);
 }

@@ -65,7 +65,9 @@ async fn main() {
                 count: number(&args[4]) as usize,
                 batch: number(&args[5]) as usize,
             };
-            child::publish(&target, how).await.map(|n| println!("PUBLISHED {n}"))
+            child::publish(&target, how)
+                .await
+                .map(|n| println!("PUBLISHED {n}"))
         }
         _ => usage(),
     };

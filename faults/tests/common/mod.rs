@@ -143,7 +143,11 @@ pub async fn finished(child: Child, within: Duration) -> String {
         .unwrap_or_else(|_| panic!("the child did not end within {within:?}"))
         .expect("wait for the child");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "the child failed ({}): {stdout}", out.status);
+    assert!(
+        out.status.success(),
+        "the child failed ({}): {stdout}",
+        out.status
+    );
     stdout
 }
 
