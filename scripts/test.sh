@@ -13,7 +13,8 @@
 #     (stopped again at the end if this script started them; an existing
 #     COURIER_TEST_POSTGRES_URL / COURIER_TEST_DYNAMODB_URL is used instead);
 #   - cargo fmt --check, clippy with warnings as errors, and cargo test for the whole
-#     workspace: unit tests, the conformance suite on memory and on LocalStack, the CLI.
+#     workspace: unit tests, the conformance suite on memory and on LocalStack, the CLI;
+#   - then the fault-injection suite (faults/), printing its figures from this run.
 # Usage: ./scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -74,4 +75,23 @@ export COURIER_TEST_DYNAMODB_URL
 echo "dynalite at $COURIER_TEST_DYNAMODB_URL"
 
 echo "==> cargo test"
-cargo test --workspace --all-features --no-fail-fast
+workspace_status=0
+cargo test --workspace --all-features --no-fail-fast --exclude courier-faults || workspace_status=$?
+
+# The fault-injection suite (faults/): consumers and publishers SIGKILLed at random, a
+# fault-injecting proxy (resets, half-open stalls, latency, outages), SIGTERM under load,
+# property tests and the filter equivalence across memory, SNS and Service Bus SQL; on
+# LocalStack and the stand-in. Each suite writes its figures from this run to a file
+# printed below. It runs even when a test above failed (as --no-fail-fast does).
+echo "==> fault-injection suite"
+COURIER_TEST_FAULTS_REPORT="$(mktemp)"
+stops+=("rm -f $COURIER_TEST_FAULTS_REPORT")
+export COURIER_TEST_FAULTS_REPORT
+faults_status=0
+cargo test -p courier-faults --all-features --no-fail-fast || faults_status=$?
+echo "==> fault-injection figures (this run)"
+sort "$COURIER_TEST_FAULTS_REPORT"
+if [ "$workspace_status" != 0 ] || [ "$faults_status" != 0 ]; then
+  echo "FAILED: workspace tests exit $workspace_status, fault-injection suite exit $faults_status" >&2
+  exit 1
+fi
