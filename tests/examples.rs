@@ -115,3 +115,20 @@ fn expect_request_reply(out: &Output) {
 fn the_request_reply_example_runs_on_memory() {
     expect_request_reply(&run("request_reply", &[]));
 }
+
+#[test]
+fn the_request_reply_example_runs_on_localstack_by_configuration_only() {
+    let url = std::env::var("COURIER_TEST_LOCALSTACK_URL")
+        .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+        .expect("LocalStack's URL in COURIER_TEST_LOCALSTACK_URL (./scripts/test.sh starts it)");
+    expect_request_reply(&run(
+        "request_reply",
+        &[
+            ("COURIER_PROVIDER", "aws".into()),
+            ("AWS_ENDPOINT_URL", url),
+            ("AWS_ACCESS_KEY_ID", "test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "test".into()),
+            ("AWS_REGION", "us-east-1".into()),
+        ],
+    ));
+}
