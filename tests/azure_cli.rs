@@ -63,7 +63,7 @@ fn ok(out: &Output) -> String {
 #[test]
 fn demo_provision_publish_receive_on_the_stand_in() {
     let (_standin, endpoint, conn) = standin();
-    let stdout = ok(&courier(&endpoint, &conn, &["demo"]));
+    let stdout = ok(&courier(&endpoint, &conn, &["demo", "--keep-dead-letters"]));
     for expected in [
         "provisioned on azure",
         "summary (azure provider, from courier's metrics):",
@@ -116,6 +116,47 @@ fn demo_provision_publish_receive_on_the_stand_in() {
         ],
     ));
     assert!(lines.contains("\"subject\":\"az-1\""), "{lines}");
+    // Inventory's dead letters (the poison order and the malformed event) go back to
+    // inventory alone: Service Bus sends them through the topic, addressed to inventory,
+    // whose rule alone admits them.
+    let moved = ok(&courier(
+        &endpoint,
+        &conn,
+        &["dlq", "redrive", "subscription:orders/inventory"],
+    ));
+    assert!(
+        moved.contains("moved 2 message(s)") && moved.contains("0 failed"),
+        "{moved}"
+    );
+    let back = ok(&courier(
+        &endpoint,
+        &conn,
+        &[
+            "receive",
+            "subscription:orders/inventory",
+            "--json",
+            "--wait",
+            "3",
+        ],
+    ));
+    assert!(back.contains("order-1004"), "{back}");
+    for other in ["payment", "shipping", "notification"] {
+        let seen = ok(&courier(
+            &endpoint,
+            &conn,
+            &[
+                "receive",
+                &format!("subscription:orders/{other}"),
+                "--json",
+                "--wait",
+                "1",
+            ],
+        ));
+        assert!(
+            !seen.contains("order-1004"),
+            "{other} saw the redrive: {seen}"
+        );
+    }
     let wrong = conn.replace("SharedAccessKey=", "SharedAccessKey=AAAA");
     let out = courier(&endpoint, &wrong, &["receive", "queue:nope", "--wait", "0"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
