@@ -277,9 +277,14 @@ async fn listen(
                 }
             }
         };
-        for d in deliveries {
+        for d in &deliveries {
             route_reply(&waiting, &counters, d.message().clone());
-            if let Err(e) = d.ack().await {
+        }
+        // Acked together: a backend that batches acks (SQS) answers them in one call
+        // instead of one linger each before the next receive.
+        let acks = deliveries.into_iter().map(|d| d.ack());
+        for acked in futures_util::future::join_all(acks).await {
+            if let Err(e) = acked {
                 tracing::debug!(error = %display_chain(&e.error), "could not ack a reply; it may come again");
             }
         }
