@@ -320,6 +320,10 @@ fn with_reason(
         .as_object_mut()?;
     attrs.insert(attr::DEAD_LETTER_REASON.into(), reason.into());
     attrs.insert(
+        attr::DEAD_LETTERED_AT.into(),
+        attr::dead_lettered_now().into(),
+    );
+    attrs.insert(
         attr::DEAD_LETTER_SOURCE.into(),
         source_queue
             .strip_suffix(".fifo")
@@ -387,6 +391,8 @@ mod tests {
         let pack: serde_json::Value = serde_json::from_str(pack.string_value().unwrap()).unwrap();
         assert_eq!(pack["attrs"]["ce_id"], "e-1");
         assert_eq!(pack["attrs"]["courier_dead_letter_reason"], "permanent: no");
+        let at = pack["attrs"]["courier_dead_lettered_at"].as_str().unwrap();
+        assert!(chrono::DateTime::parse_from_rfc3339(at).is_ok(), "{at}");
         assert_eq!(
             pack["attrs"]["courier_dead_letter_source"],
             "orders-inventory"

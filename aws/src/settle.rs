@@ -157,6 +157,9 @@ pub(crate) async fn send_dead_letter(
     moved
         .attributes
         .insert(attr::DEAD_LETTER_SOURCE.into(), copy.from_base.to_owned());
+    moved
+        .attributes
+        .insert(attr::DEAD_LETTERED_AT.into(), attr::dead_lettered_now());
     moved.delay = None;
     if dlq.fifo {
         moved.group_id = moved.group_id.or_else(|| Some(DEAD_LETTER_GROUP.into()));

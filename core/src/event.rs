@@ -52,6 +52,12 @@ pub mod attr {
     /// When a message was dead-lettered, RFC 3339.
     pub const DEAD_LETTERED_AT: &str = "courier_dead_lettered_at";
 
+    /// The value of [`DEAD_LETTERED_AT`] for a message dead-lettered now: RFC 3339, UTC,
+    /// milliseconds.
+    pub fn dead_lettered_now() -> String {
+        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    }
+
     /// Whether a name is reserved for courier (codec or broker metadata).
     pub fn is_reserved(name: &str) -> bool {
         name.starts_with(CE_PREFIX)

@@ -109,6 +109,7 @@ pub async fn dead_letters_peek_redrive_purge(broker: &dyn Broker) {
         *e = e.clone().with_subject("s").with_attribute("tenant", "acme");
         broker.publish_event(&dest, e).await.expect("publish");
     }
+    let before = std::time::SystemTime::now() - Duration::from_secs(60);
     for d in receive_n(broker, &src, 3, ARRIVES).await {
         dead_letter(broker, d, "invalid order").await;
     }
@@ -118,6 +119,11 @@ pub async fn dead_letters_peek_redrive_purge(broker: &dyn Broker) {
     for p in &peeked {
         assert!(p.reason.is_some(), "a reason is recorded: {p:?}");
         assert!(p.event_id.is_some() && p.event_type.is_some(), "{p:?}");
+        if broker.capabilities().explicit_dead_letter {
+            // courier dead-lettered it itself, so it knows when.
+            let at = p.dead_lettered_at.expect("when it was dead-lettered");
+            assert!(at > before, "dead-lettered just now: {p:?}");
+        }
     }
     let again = broker
         .peek_dead_letters(&src, 10)

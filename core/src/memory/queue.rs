@@ -150,10 +150,9 @@ impl QueueState {
         message
             .attributes
             .insert(attr::DEAD_LETTER_SOURCE.into(), self.name.clone());
-        message.attributes.insert(
-            attr::DEAD_LETTERED_AT.into(),
-            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        );
+        message
+            .attributes
+            .insert(attr::DEAD_LETTERED_AT.into(), attr::dead_lettered_now());
         stored.delivery_count = 0;
         stored.token = None;
         stored.visible_at = Instant::now();
