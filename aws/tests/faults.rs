@@ -14,7 +14,7 @@ use courier_core::topology::QueueSpec;
 use courier_core::{
     display_chain, Broker, Consumer, Destination, Error, Message, Publisher, Source, Topology,
 };
-use support::{fake_sqs, sdk_config, short_timeouts, Answer};
+use support::{fake_sqs, sdk_config, short_timeouts, CannedResponse};
 
 /// How long a test waits for a call that must give up on its own: far above the
 /// timeouts the tests configure, so that only a hung call trips it.
@@ -26,15 +26,15 @@ async fn broker_on(url: &str) -> AwsBroker {
 }
 
 /// A fake SQS that knows queue `q` and answers ReceiveMessage with `error`.
-async fn receive_fails_with(error: Answer) -> String {
+async fn receive_fails_with(error: CannedResponse) -> String {
     let url = fake_sqs(vec![
         (
             "AmazonSQS.GetQueueUrl",
-            Answer::ok(serde_json::json!({"QueueUrl": "http://127.0.0.1:1/000000000000/q"})),
+            CannedResponse::ok(serde_json::json!({"QueueUrl": "http://127.0.0.1:1/000000000000/q"})),
         ),
         (
             "AmazonSQS.GetQueueAttributes",
-            Answer::ok(serde_json::json!({"Attributes": {"VisibilityTimeout": "30"}})),
+            CannedResponse::ok(serde_json::json!({"Attributes": {"VisibilityTimeout": "30"}})),
         ),
         ("AmazonSQS.ReceiveMessage", error),
     ])
@@ -42,7 +42,7 @@ async fn receive_fails_with(error: Answer) -> String {
     url
 }
 
-async fn receive_error(error: Answer) -> Error {
+async fn receive_error(error: CannedResponse) -> Error {
     let b = broker_on(&receive_fails_with(error).await).await;
     let source = Source::queue("q");
     tokio::time::timeout(HANG, b.receive(&source, 1, Duration::ZERO))
@@ -62,7 +62,7 @@ async fn throttling_by_sqs_or_kms_is_transient() {
         ("KmsThrottled", "KMS.ThrottlingException"),
         ("RequestThrottled", "RequestThrottled"),
     ] {
-        let e = receive_error(Answer::sqs_error(400, shape, code, "Sender")).await;
+        let e = receive_error(CannedResponse::sqs_error(400, shape, code, "Sender")).await;
         assert!(e.is_transient(), "{code}: {e:#?}");
         assert!(
             std::error::Error::source(&e).is_some(),
@@ -75,7 +75,7 @@ async fn throttling_by_sqs_or_kms_is_transient() {
 
 #[tokio::test]
 async fn only_errors_that_make_receiving_pointless_stop_a_worker() {
-    let e = receive_error(Answer::sqs_error(
+    let e = receive_error(CannedResponse::sqs_error(
         400,
         "KmsAccessDenied",
         "KMS.AccessDeniedException",
@@ -83,7 +83,7 @@ async fn only_errors_that_make_receiving_pointless_stop_a_worker() {
     ))
     .await;
     assert!(matches!(e, Error::Unauthorized { .. }), "{e:#?}");
-    let e = receive_error(Answer::sqs_error(
+    let e = receive_error(CannedResponse::sqs_error(
         400,
         "QueueDoesNotExist",
         "AWS.SimpleQueueService.NonExistentQueue",
@@ -101,7 +101,7 @@ async fn only_errors_that_make_receiving_pointless_stop_a_worker() {
         ("KmsInvalidKeyUsage", "KMS.InvalidKeyUsageException"),
         ("KmsOptInRequired", "KMS.OptInRequired"),
     ] {
-        let e = receive_error(Answer::sqs_error(400, shape, code, "Sender")).await;
+        let e = receive_error(CannedResponse::sqs_error(400, shape, code, "Sender")).await;
         assert!(
             matches!(e, Error::Backend { .. }) && !e.is_transient(),
             "{code}: {e:#?}"
@@ -109,7 +109,7 @@ async fn only_errors_that_make_receiving_pointless_stop_a_worker() {
         assert!(display_chain(&e).contains(code), "{code}: {e}");
     }
     // A 5xx is transient.
-    let e = receive_error(Answer::sqs_error(
+    let e = receive_error(CannedResponse::sqs_error(
         500,
         "InternalError",
         "InternalError",

@@ -136,7 +136,7 @@ async fn forward(
 
 /// One canned HTTP answer.
 #[derive(Clone)]
-pub struct Answer {
+pub struct CannedResponse {
     /// HTTP status.
     pub status: u16,
     /// Extra headers.
@@ -145,10 +145,10 @@ pub struct Answer {
     pub body: String,
 }
 
-impl Answer {
+impl CannedResponse {
     /// A 200 with this JSON body.
-    pub fn ok(body: serde_json::Value) -> Answer {
-        Answer {
+    pub fn ok(body: serde_json::Value) -> CannedResponse {
+        CannedResponse {
             status: 200,
             headers: Vec::new(),
             body: body.to_string(),
@@ -158,8 +158,8 @@ impl Answer {
     /// An SQS error as the JSON protocol with query compatibility sends it: the shape's
     /// `__type` in the body and the query error code in `x-amzn-query-error`
     /// (<https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-json-api-responses.html>).
-    pub fn sqs_error(status: u16, shape: &str, query_code: &str, fault: &str) -> Answer {
-        Answer {
+    pub fn sqs_error(status: u16, shape: &str, query_code: &str, fault: &str) -> CannedResponse {
+        CannedResponse {
             status,
             headers: vec![(
                 "x-amzn-query-error".into(),
@@ -172,7 +172,7 @@ impl Answer {
 
 /// A fake SQS endpoint answering each `X-Amz-Target` operation (e.g.
 /// `AmazonSQS.ReceiveMessage`) from `answers`; anything else gets a 500.
-pub async fn fake_sqs(answers: Vec<(&'static str, Answer)>) -> String {
+pub async fn fake_sqs(answers: Vec<(&'static str, CannedResponse)>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let answers = Arc::new(answers);
@@ -189,7 +189,7 @@ pub async fn fake_sqs(answers: Vec<(&'static str, Answer)>) -> String {
 
 async fn answer_requests(
     mut socket: TcpStream,
-    answers: &[(&'static str, Answer)],
+    answers: &[(&'static str, CannedResponse)],
 ) -> std::io::Result<()> {
     loop {
         let Some((head, _body)) = read_request(&mut socket).await? else {
@@ -207,7 +207,7 @@ async fn answer_requests(
             .iter()
             .find(|(op, _)| *op == target)
             .map(|(_, a)| a.clone())
-            .unwrap_or_else(|| Answer {
+            .unwrap_or_else(|| CannedResponse {
                 status: 500,
                 headers: Vec::new(),
                 body: format!("{{\"message\":\"the fake has no answer for '{target}'\"}}"),

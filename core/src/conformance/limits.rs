@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::{none, one, provision, publish, queue, receive_n, unique, ABSENT, ARRIVES};
+use super::{none, provision, publish, queue, receive_n, receive_one, unique, ABSENT, ARRIVES};
 use crate::topology::{QueueSpec, SubscriptionSpec, TopicSpec, Topology};
 use crate::{Broker, Destination, Error, Message, Source};
 
@@ -26,7 +26,7 @@ pub async fn delay(broker: &dyn Broker) {
     )
     .await;
     none(broker, &Source::queue(&q), "delayed by 3 s").await;
-    one(broker, &Source::queue(&q))
+    receive_one(broker, &Source::queue(&q))
         .await
         .ack()
         .await
@@ -73,7 +73,7 @@ pub async fn fifo_order_and_dedup(broker: &dyn Broker) {
         "FIFO without group: {err:?}"
     );
 
-    let first = one(broker, &src).await;
+    let first = receive_one(broker, &src).await;
     let first_group = first
         .message()
         .group_id
@@ -95,7 +95,7 @@ pub async fn fifo_order_and_dedup(broker: &dyn Broker) {
         d.ack().await.expect("ack");
     }
     while bodies.len() < 4 {
-        let d = one(broker, &src).await;
+        let d = receive_one(broker, &src).await;
         bodies.push(String::from_utf8_lossy(&d.message().body).into_owned());
         d.ack().await.expect("ack");
     }
@@ -166,7 +166,7 @@ pub async fn oversize_refused(broker: &dyn Broker) {
         Message::new(vec![b'y'; limit - 64]),
     )
     .await;
-    let d = one(broker, &Source::queue(&q)).await;
+    let d = receive_one(broker, &Source::queue(&q)).await;
     assert_eq!(
         d.message().body.len(),
         limit - 64,
@@ -214,7 +214,7 @@ pub async fn provision_is_idempotent(broker: &dyn Broker) {
 pub async fn extend_keeps_hidden(broker: &dyn Broker) {
     let q = queue(broker, "ext", 1, 5).await;
     publish(broker, &Destination::queue(&q), Message::new("slow")).await;
-    let d = one(broker, &Source::queue(&q)).await;
+    let d = receive_one(broker, &Source::queue(&q)).await;
     if !broker.capabilities().extend {
         let err = d
             .extend(Duration::from_secs(5))
@@ -239,11 +239,11 @@ pub async fn failed_settlement_hands_back(broker: &dyn Broker) {
     let q = queue(broker, "back", 30, 5).await;
     let src = Source::queue(&q);
     publish(broker, &Destination::queue(&q), Message::new("x")).await;
-    let mut d = one(broker, &src).await;
+    let mut d = receive_one(broker, &src).await;
     if broker.capabilities().explicit_dead_letter {
         // A message in a dead-letter queue cannot be dead-lettered again.
         d.dead_letter("first").await.expect("dead_letter");
-        d = one(broker, &src.dead_letter()).await;
+        d = receive_one(broker, &src.dead_letter()).await;
     }
     let refused = d
         .dead_letter("again")
@@ -277,7 +277,7 @@ pub async fn time_to_live(broker: &dyn Broker) {
     publish(broker, &dest, msg).await;
     publish(broker, &dest, Message::new("fresh")).await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let d = one(broker, &Source::queue(&q)).await;
+    let d = receive_one(broker, &Source::queue(&q)).await;
     assert_eq!(d.message().body, b"fresh");
     d.ack().await.expect("ack");
     none(broker, &Source::queue(&q), "the expired message is gone").await;
@@ -294,7 +294,7 @@ pub async fn attribute_limit(broker: &dyn Broker) {
         })
     };
     publish(broker, &dest, with(limit)).await;
-    let d = one(broker, &Source::queue(&q)).await;
+    let d = receive_one(broker, &Source::queue(&q)).await;
     assert_eq!(
         d.message()
             .attributes

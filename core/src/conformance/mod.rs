@@ -65,7 +65,7 @@ macro_rules! conformance_tests {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
-                let broker = $crate::conformance::Shared::new($make.await);
+                let broker = $crate::conformance::SharedBroker::new($make.await);
                 $crate::conformance::$case(std::sync::Arc::new(broker)).await;
             }
         )*
@@ -83,17 +83,17 @@ macro_rules! conformance_tests {
 
 /// Any handle that dereferences to a broker (and may keep what it talks to alive), as a
 /// broker that can be shared with spawned tasks: every call goes to the handle's broker.
-pub struct Shared<T>(T);
+pub struct SharedBroker<T>(T);
 
-impl<T> Shared<T> {
+impl<T> SharedBroker<T> {
     /// Wraps a handle.
     pub fn new(handle: T) -> Self {
-        Shared(handle)
+        SharedBroker(handle)
     }
 }
 
 #[async_trait::async_trait]
-impl<T> crate::Publisher for Shared<T>
+impl<T> crate::Publisher for SharedBroker<T>
 where
     T: std::ops::Deref<Target = dyn Broker> + Send + Sync,
 {
@@ -110,7 +110,7 @@ where
 }
 
 #[async_trait::async_trait]
-impl<T> crate::Consumer for Shared<T>
+impl<T> crate::Consumer for SharedBroker<T>
 where
     T: std::ops::Deref<Target = dyn Broker> + Send + Sync,
 {
@@ -125,7 +125,7 @@ where
 }
 
 #[async_trait::async_trait]
-impl<T> Broker for Shared<T>
+impl<T> Broker for SharedBroker<T>
 where
     T: std::ops::Deref<Target = dyn Broker> + Send + Sync,
 {
@@ -231,7 +231,7 @@ pub async fn receive_n(
     out
 }
 
-pub(super) async fn one(broker: &dyn Broker, source: &Source) -> Delivery {
+pub(super) async fn receive_one(broker: &dyn Broker, source: &Source) -> Delivery {
     receive_n(broker, source, 1, ARRIVES)
         .await
         .pop()
@@ -274,7 +274,7 @@ pub async fn round_trip(broker: &dyn Broker) {
         .with_message_id("m-1")
         .with_correlation_id("c-1");
     publish(broker, &Destination::queue(&q), msg.clone()).await;
-    let d = one(broker, &Source::queue(&q)).await;
+    let d = receive_one(broker, &Source::queue(&q)).await;
     assert_eq!(d.message().body, msg.body, "body");
     assert_eq!(
         d.message().attributes.get("tenant").map(String::as_str),
@@ -311,7 +311,7 @@ pub async fn event_codec(broker: &dyn Broker) {
         .publish_event(&Destination::queue(&q), &e)
         .await
         .expect("publish event");
-    let d = one(broker, &Source::queue(&q)).await;
+    let d = receive_one(broker, &Source::queue(&q)).await;
     assert_eq!(d.event_type().as_deref(), Some("OrderCreated"));
     let back: Event<Order> = d.event().expect("decode");
     assert_eq!(back.id, e.id);
@@ -372,7 +372,7 @@ pub async fn fan_out_with_filters(broker: &dyn Broker) {
     );
     for (sub, expected) in [("created", &created_eu.id), ("eu", &created_eu.id)] {
         let src = Source::subscription(&topic, sub);
-        let got = one(broker, &src).await;
+        let got = receive_one(broker, &src).await;
         assert_eq!(
             &got.event::<Order>().expect("decode").id,
             expected,
@@ -390,7 +390,7 @@ pub async fn fan_out_with_filters(broker: &dyn Broker) {
 pub async fn ack_removes(broker: &dyn Broker) {
     let q = queue(broker, "ack", 1, 5).await;
     publish(broker, &Destination::queue(&q), Message::new("x")).await;
-    one(broker, &Source::queue(&q))
+    receive_one(broker, &Source::queue(&q))
         .await
         .ack()
         .await

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{none, one, order, provision, receive_n, unique, ARRIVES};
+use super::{none, order, provision, receive_n, receive_one, unique, ARRIVES};
 use crate::dead_letter::RedriveOptions;
 use crate::topology::{QueueSpec, SubscriptionSpec, TopicSpec, Topology};
 use crate::{Broker, Delivery, Destination, Event, PublisherExt, Source};
@@ -78,7 +78,7 @@ pub async fn depth_counts(broker: &dyn Broker) {
             .expect("publish");
     }
     expect_ready(broker, &src, 3, 0, "three waiting").await;
-    let d = one(broker, &src).await;
+    let d = receive_one(broker, &src).await;
     expect_ready(broker, &src, 2, 1, "one taken").await;
     let depth = broker.depth(&src).await.expect("depth");
     if let Some(in_flight) = depth.in_flight {
@@ -209,14 +209,18 @@ pub async fn redrive_reaches_only_its_subscription(broker: &dyn Broker) {
         Source::subscription(&topic, "a"),
         Source::subscription(&topic, "b"),
     );
-    one(broker, &sb).await.ack().await.expect("b handles it");
-    dead_letter(broker, one(broker, &sa).await, "a failed").await;
+    receive_one(broker, &sb)
+        .await
+        .ack()
+        .await
+        .expect("b handles it");
+    dead_letter(broker, receive_one(broker, &sa).await, "a failed").await;
     let report = broker
         .redrive_dead_letters(&sa, &RedriveOptions::default())
         .await
         .expect("redrive");
     assert_eq!(report.moved, 1, "{report:?}");
-    let back = one(broker, &sa).await;
+    let back = receive_one(broker, &sa).await;
     assert_eq!(back.event_id().as_deref(), Some(e.id.as_str()));
     back.ack().await.expect("ack");
     none(

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{none, one, publish, queue};
+use super::{none, publish, queue, receive_one};
 use crate::event::attr;
 use crate::{Broker, Destination, Error, Message, Source};
 
@@ -10,10 +10,10 @@ use crate::{Broker, Destination, Error, Message, Source};
 pub async fn nack_redelivers_with_count(broker: &dyn Broker) {
     let q = queue(broker, "nack", 30, 5).await;
     publish(broker, &Destination::queue(&q), Message::new("again")).await;
-    let first = one(broker, &Source::queue(&q)).await;
+    let first = receive_one(broker, &Source::queue(&q)).await;
     let first_count = first.delivery_count();
     first.nack(Duration::ZERO).await.expect("nack");
-    let second = one(broker, &Source::queue(&q)).await;
+    let second = receive_one(broker, &Source::queue(&q)).await;
     assert_eq!(second.message().body, b"again");
     assert_eq!(second.delivery_count(), first_count + 1, "count + 1");
     second.ack().await.expect("ack");
@@ -23,7 +23,7 @@ pub async fn nack_redelivers_with_count(broker: &dyn Broker) {
 pub async fn nack_with_delay(broker: &dyn Broker) {
     let q = queue(broker, "nackd", 30, 5).await;
     publish(broker, &Destination::queue(&q), Message::new("later")).await;
-    let d = one(broker, &Source::queue(&q)).await;
+    let d = receive_one(broker, &Source::queue(&q)).await;
     if !broker.capabilities().nack_delay {
         let err = d
             .nack(Duration::from_secs(2))
@@ -35,7 +35,7 @@ pub async fn nack_with_delay(broker: &dyn Broker) {
     }
     d.nack(Duration::from_secs(3)).await.expect("nack");
     none(broker, &Source::queue(&q), "nacked for 3 s").await;
-    let again = one(broker, &Source::queue(&q)).await;
+    let again = receive_one(broker, &Source::queue(&q)).await;
     assert_eq!(again.delivery_count(), 2);
     again.ack().await.expect("ack");
 }
@@ -49,9 +49,9 @@ pub async fn visibility_expiry_redelivers(broker: &dyn Broker) {
         Message::new("lost consumer"),
     )
     .await;
-    let first = one(broker, &Source::queue(&q)).await;
+    let first = receive_one(broker, &Source::queue(&q)).await;
     drop(first); // the consumer "crashed"
-    let again = one(broker, &Source::queue(&q)).await;
+    let again = receive_one(broker, &Source::queue(&q)).await;
     assert_eq!(again.message().body, b"lost consumer");
     assert_eq!(again.delivery_count(), 2);
     again.ack().await.expect("ack");
@@ -68,12 +68,12 @@ pub async fn dead_letter_after_max_deliveries(broker: &dyn Broker) {
     )
     .await;
     for attempt in 1..=2 {
-        let d = one(broker, &src).await;
+        let d = receive_one(broker, &src).await;
         assert_eq!(d.delivery_count(), attempt);
         d.nack(Duration::ZERO).await.expect("nack");
     }
     none(broker, &src, "delivered max_receive_count times").await;
-    let dead = one(broker, &src.dead_letter()).await;
+    let dead = receive_one(broker, &src.dead_letter()).await;
     assert_eq!(dead.message().body, b"poison");
     assert_eq!(
         dead.message().attributes.get("k").map(String::as_str),
@@ -93,7 +93,7 @@ pub async fn dead_letter_on_request(broker: &dyn Broker) {
         Message::new("bad").with_attribute("k", "v"),
     )
     .await;
-    let d = one(broker, &src).await;
+    let d = receive_one(broker, &src).await;
     if !broker.capabilities().explicit_dead_letter {
         let err = d.dead_letter("x").await.expect_err("unsupported");
         assert!(matches!(err.error, Error::Unsupported { .. }), "{err}");
@@ -106,7 +106,7 @@ pub async fn dead_letter_on_request(broker: &dyn Broker) {
     d.dead_letter("invalid order: quantity 0")
         .await
         .expect("dead_letter");
-    let dead = one(broker, &src.dead_letter()).await;
+    let dead = receive_one(broker, &src.dead_letter()).await;
     assert_eq!(dead.message().body, b"bad");
     assert_eq!(
         dead.message().attributes.get("k").map(String::as_str),

@@ -8,7 +8,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::handler::Context;
 use super::stats::WorkerStats;
-use super::{lock, settle, Shared};
+use super::{lock, settle, RunningWorker};
 use crate::delivery::Delivery;
 use crate::error::display_chain;
 
@@ -17,7 +17,7 @@ use crate::error::display_chain;
 /// (extra permits are given back at once). One task per receive, not per message: the
 /// handlers of a batch interleave on it, and batches spread over the runtime's threads.
 pub(super) fn spawn_all(
-    shared: &Arc<Shared>,
+    shared: &Arc<RunningWorker>,
     deliveries: Vec<Delivery>,
     permits: Vec<OwnedSemaphorePermit>,
 ) {
@@ -30,7 +30,7 @@ pub(super) fn spawn_all(
         let group = match &delivery.message().group_id {
             Some(group) if shared.capabilities.fifo => group.clone(),
             _ => {
-                running.push(Either::Left(one(shared.clone(), delivery, permit)));
+                running.push(Either::Left(handle_alone(shared.clone(), delivery, permit)));
                 continue;
             }
         };
@@ -47,7 +47,11 @@ pub(super) fn spawn_all(
     tokio::spawn(join_all(running));
 }
 
-async fn one(shared: Arc<Shared>, delivery: Delivery, _permit: OwnedSemaphorePermit) {
+async fn handle_alone(
+    shared: Arc<RunningWorker>,
+    delivery: Delivery,
+    _permit: OwnedSemaphorePermit,
+) {
     handle(&shared, delivery).await;
     WorkerStats::sub(&shared.stats.in_flight);
 }
@@ -55,7 +59,10 @@ async fn one(shared: Arc<Shared>, delivery: Delivery, _permit: OwnedSemaphorePer
 /// A FIFO group's messages, one after another in the order received. Once one of them is
 /// not removed (retried, or its settlement failed), the rest are released unhandled: the
 /// broker hands the group out again from that message, so order holds.
-async fn group_in_order(shared: Arc<Shared>, members: Vec<(Delivery, OwnedSemaphorePermit)>) {
+async fn group_in_order(
+    shared: Arc<RunningWorker>,
+    members: Vec<(Delivery, OwnedSemaphorePermit)>,
+) {
     let mut blocked = false;
     for (delivery, permit) in members {
         if blocked {
@@ -79,7 +86,7 @@ async fn release(delivery: Delivery) {
 }
 
 /// Runs the pipeline for one delivery and settles it; whether it left the queue.
-async fn handle(shared: &Shared, delivery: Delivery) -> settle::Removed {
+async fn handle(shared: &RunningWorker, delivery: Delivery) -> settle::Removed {
     if shared.is_parked(&delivery.info().broker_message_id) {
         tracing::debug!(
             message = %delivery.info().broker_message_id,

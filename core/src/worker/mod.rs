@@ -129,7 +129,7 @@ impl Default for WorkerConfig {
 }
 
 /// What the tasks of a running worker share.
-pub(crate) struct Shared {
+pub(crate) struct RunningWorker {
     broker: Arc<dyn Broker>,
     /// The broker as a publisher, for handlers' replies.
     publisher: Arc<dyn crate::broker::Publisher>,
@@ -143,7 +143,7 @@ pub(crate) struct Shared {
     parked: Mutex<std::collections::VecDeque<String>>,
 }
 
-impl Shared {
+impl RunningWorker {
     const PARKED_REMEMBERED: usize = 10_000;
 
     fn park(&self, broker_message_id: String) {
@@ -358,7 +358,7 @@ impl Worker {
             let system = crate::telemetry::system_of(self.broker.name(), false);
             pipeline = pipeline.telemetry(telemetry, system, crate::telemetry::Consumption::Pull);
         }
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(RunningWorker {
             capabilities: self.broker.capabilities(),
             publisher: Arc::new(BrokerPublisher(self.broker.clone())),
             broker: self.broker,

@@ -8,7 +8,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 use super::backoff::Backoff;
 use super::stats::WorkerStats;
-use super::{handle, Shared};
+use super::{handle, RunningWorker};
 use crate::error::{display_chain, Error, Result};
 
 /// The pause after failed receives: 200 ms doubling to 30 s, with jitter.
@@ -34,7 +34,7 @@ pub(super) fn stops_the_worker(e: &Error) -> bool {
 
 /// Runs until `stop`, or until receiving fails for good.
 pub(super) async fn poll(
-    shared: Arc<Shared>,
+    shared: Arc<RunningWorker>,
     permits: Arc<Semaphore>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<()> {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::dispatch::Outcome;
 use super::stats::WorkerStats;
-use super::Shared;
+use super::RunningWorker;
 use crate::delivery::{Delivery, SettleError};
 use crate::error::{display_chain, Error};
 
@@ -16,7 +16,7 @@ pub(super) const PARK_FOR: Duration = Duration::from_secs(12 * 3600);
 /// next message may go.
 pub(super) type Removed = bool;
 
-pub(super) async fn apply(shared: &Shared, delivery: Delivery, outcome: Outcome) -> Removed {
+pub(super) async fn apply(shared: &RunningWorker, delivery: Delivery, outcome: Outcome) -> Removed {
     let stats = &shared.stats;
     match outcome {
         Outcome::Ack => done(shared, delivery.ack().await, &stats.acked),
@@ -29,7 +29,7 @@ pub(super) async fn apply(shared: &Shared, delivery: Delivery, outcome: Outcome)
     }
 }
 
-async fn retry(shared: &Shared, delivery: Delivery, reason: &str, after: Duration) {
+async fn retry(shared: &RunningWorker, delivery: Delivery, reason: &str, after: Duration) {
     if shared.capabilities.nack_delay || after.is_zero() {
         done(shared, delivery.nack(after).await, &shared.stats.retried);
     } else {
@@ -41,7 +41,7 @@ async fn retry(shared: &Shared, delivery: Delivery, reason: &str, after: Duratio
     }
 }
 
-async fn dead_letter(shared: &Shared, delivery: Delivery, reason: &str) -> Removed {
+async fn dead_letter(shared: &RunningWorker, delivery: Delivery, reason: &str) -> Removed {
     if shared.source.is_dead_letter() {
         park(shared, delivery, reason).await;
         return false;
@@ -66,7 +66,7 @@ async fn dead_letter(shared: &Shared, delivery: Delivery, reason: &str) -> Remov
 /// A message that fails on a dead-letter queue has nowhere further to go: it is left
 /// there for inspection, put aside as long as the backend allows, and its handler is not
 /// run again by this worker.
-async fn park(shared: &Shared, delivery: Delivery, reason: &str) {
+async fn park(shared: &RunningWorker, delivery: Delivery, reason: &str) {
     WorkerStats::add(&shared.stats.parked);
     shared.park(delivery.info().broker_message_id.clone());
     tracing::warn!(
@@ -83,7 +83,7 @@ async fn park(shared: &Shared, delivery: Delivery, reason: &str) {
 }
 
 fn done(
-    shared: &Shared,
+    shared: &RunningWorker,
     result: Result<(), SettleError>,
     counter: &std::sync::atomic::AtomicU64,
 ) -> Removed {
