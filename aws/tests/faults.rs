@@ -30,7 +30,9 @@ async fn receive_fails_with(error: CannedResponse) -> String {
     let url = fake_sqs(vec![
         (
             "AmazonSQS.GetQueueUrl",
-            CannedResponse::ok(serde_json::json!({"QueueUrl": "http://127.0.0.1:1/000000000000/q"})),
+            CannedResponse::ok(
+                serde_json::json!({"QueueUrl": "http://127.0.0.1:1/000000000000/q"}),
+            ),
         ),
         (
             "AmazonSQS.GetQueueAttributes",

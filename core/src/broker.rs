@@ -151,12 +151,18 @@ pub struct Capabilities {
     pub time_to_live: bool,
     /// `extend(by)` on a delivery.
     pub extend: bool,
+    /// Dropping a `receive` in flight takes nothing (memory): a stopping worker abandons
+    /// its long poll at once. Where false (an SQS or Service Bus long poll goes on at the
+    /// service and may take messages nobody will handle), a stopping worker lets its
+    /// receive end and gives back at once what it brought.
+    pub cancel_safe_receive: bool,
 }
 
 impl Capabilities {
     /// A backend that can publish and receive messages up to `max_message_size` bytes, and
     /// nothing more: no attribute limit, no delays, no FIFO, no dedup, no explicit
-    /// dead-lettering, no delayed nack, no time to live, no lock extension.
+    /// dead-lettering, no delayed nack, no time to live, no lock extension, and a receive
+    /// that must be allowed to end.
     pub fn new(max_message_size: usize) -> Self {
         Capabilities {
             max_message_size,
@@ -168,6 +174,7 @@ impl Capabilities {
             nack_delay: false,
             time_to_live: false,
             extend: false,
+            cancel_safe_receive: false,
         }
     }
 }

@@ -354,6 +354,8 @@ impl Broker for MemoryBroker {
         c.nack_delay = true;
         c.time_to_live = true;
         c.extend = true;
+        // `receive` takes messages without awaiting in between: dropping it takes nothing.
+        c.cancel_safe_receive = true;
         c
     }
 

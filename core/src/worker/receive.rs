@@ -66,6 +66,9 @@ pub(super) async fn poll(
         let received = tokio::select! {
             r = &mut receiving => r,
             _ = stop.changed() => {
+                if shared.capabilities.cancel_safe_receive {
+                    return Ok(());
+                }
                 // A long poll left behind goes on taking messages on the broker's side
                 // (SQS hands them to it although nobody waits for the answer), hiding
                 // them from every consumer until their visibility timeout ends: let it
