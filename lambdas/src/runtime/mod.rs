@@ -18,6 +18,7 @@ pub mod init;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use courier_aws::dead_letter_queues::DeadLetterQueues;
 use courier_core::worker::{MemoryIdempotencyStore, Router};
 use lambda_runtime::{layers::TracingLayer, service_fn, Diagnostic, LambdaEvent, Runtime};
 use serde_json::value::RawValue;
@@ -145,8 +146,8 @@ async fn sqs_adapter(router: Router) -> Result<SqsAdapter, BoxError> {
     let mut adapter =
         SqsAdapter::new(router).idempotency(Arc::new(MemoryIdempotencyStore::default()));
     if DeadLetters::from_env()? == DeadLetters::Sqs {
-        let broker = courier_aws::AwsBroker::connect(&Default::default()).await?;
-        adapter = adapter.dead_letters(Arc::new(broker));
+        let queues = DeadLetterQueues::connect(&Default::default()).await?;
+        adapter = adapter.dead_letters(Arc::new(queues));
     }
     Ok(adapter)
 }
