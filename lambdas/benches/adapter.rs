@@ -10,12 +10,17 @@
 //! (`courier_lambdas::run_sqs` on `lambda_runtime`, against a Runtime API on loopback:
 //! the event's HTTP transfer, the runtime's reading of it and the answer's POST included).
 //! `COURIER_BENCH_ROUNDS` overrides the number of rounds (1 under callgrind).
+//!
+//! Times are CPU time of the process (Python's `time.process_time()` on its side): this
+//! machine is shared, and wall time counts the time other processes had the cores.
 
 mod support;
 
+use support::runtime_api::cpu_time;
+
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use courier_core::topology::{QueueSpec, Topology};
 use courier_core::worker::{handler_fn, HandlerError, MemoryIdempotencyStore, Router};
@@ -67,12 +72,12 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 async fn courier_round(raw: &[u8], adapter: &SqsAdapter) -> Duration {
-    let start = Instant::now();
+    let start = cpu_time();
     let event: SqsEvent<'_> = serde_json::from_slice(raw).expect("event");
     let response = adapter.handle(&event).await;
     let out = serde_json::to_vec(&response).expect("response");
     assert_eq!(out, br#"{"batchItemFailures":[]}"#);
-    start.elapsed()
+    cpu_time() - start
 }
 
 async fn courier_rounds(raw: &[u8], adapter: &SqsAdapter) -> Duration {
@@ -204,19 +209,23 @@ fn main() {
     let raw = raw.into_bytes();
     if std::env::var("COURIER_BENCH_ONLY").as_deref() == Ok("adapter") {
         // For callgrind: the adapter alone, `rounds()` times (counts of 2 rounds less
-        // those of 1 give one round).
+        // those of 1 give one round). The event is kept for the same run of
+        // powertools_batch.py.
         let rust = rt.block_on(courier_rounds(&raw, &plain));
         let per = rust.as_secs_f64() * 1e6 / RECORDS as f64;
-        println!("courier SqsAdapter (Rust) {per:.2} µs/record");
+        println!(
+            "courier SqsAdapter (Rust) {per:.2} µs/record; event kept at {}",
+            path.display()
+        );
         return;
     }
     let parse = median(
         (0..rounds())
             .map(|_| {
-                let start = Instant::now();
+                let start = cpu_time();
                 let event: SqsEvent<'_> = serde_json::from_slice(&raw).expect("event");
                 std::hint::black_box(event);
-                start.elapsed()
+                cpu_time() - start
             })
             .collect(),
     );
