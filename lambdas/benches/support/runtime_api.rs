@@ -36,7 +36,14 @@ impl Answer {
     pub fn response(self) -> (Duration, Bytes) {
         match self {
             Answer::Response { took, body } => (took, body),
-            other => panic!("expected a response, the function posted {other:?}"),
+            Answer::Error { body } => panic!(
+                "the function failed the invocation: {}",
+                String::from_utf8_lossy(&body)
+            ),
+            Answer::InitError { body } => panic!(
+                "the function could not start: {}",
+                String::from_utf8_lossy(&body)
+            ),
         }
     }
 }
