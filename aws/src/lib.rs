@@ -158,7 +158,9 @@ impl AwsBroker {
         message: &redrive::DeliveredMessage<'_>,
         reason: &str,
     ) -> Result<()> {
-        self.dead_letter_queues.dead_letter_to(message, reason).await
+        self.dead_letter_queues
+            .dead_letter_to(message, reason)
+            .await
     }
 }
 
