@@ -11,6 +11,7 @@ use aws_sdk_sqs::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
 use courier_core::config::AwsConfig;
 use courier_core::{Error, Result};
 
+use crate::dead_letter_queues::DeadLetterQueues;
 use crate::AwsBroker;
 
 /// Longest a call may take, retries included, unless configured.
@@ -92,31 +93,50 @@ impl AwsBroker {
     /// endpoint override is set, that AWS's endpoint resolves (forgetting
     /// `AWS_ENDPOINT_URL` for LocalStack is then named as such, not retried forever).
     pub async fn connect(config: &AwsConfig) -> Result<Self> {
-        let timeouts = Timeouts::of(config)?;
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        if let Some(region) = &config.region {
-            loader = loader.region(Region::new(region.clone()));
-        }
-        if let Some(profile) = &config.profile {
-            loader = loader.profile_name(profile);
-        }
-        if let Some(url) = &config.endpoint_url {
-            loader = loader.endpoint_url(url);
-        }
-        let sdk = loader.load().await;
-        let Some(region) = sdk.region().cloned() else {
-            return Err(Error::invalid_config(
-                "no AWS region: set [aws] region in courier.toml, COURIER_AWS_REGION, AWS_REGION, or a profile's region",
-            ));
-        };
-        let operation = timeouts
-            .applied_to(sdk.timeout_config())
-            .operation_timeout()
-            .unwrap_or(DEFAULT_OPERATION_TIMEOUT);
-        check_credentials(&sdk, config.profile.as_deref(), operation).await?;
-        check_endpoint(&sdk, &region).await?;
+        let (sdk, timeouts) = load(config).await?;
         Ok(Self::with_timeouts(&sdk, timeouts))
     }
+}
+
+impl DeadLetterQueues {
+    /// Connects as [`AwsBroker::connect`] does (the same chain, settings and checks), with
+    /// an SQS client only.
+    pub async fn connect(config: &AwsConfig) -> Result<Self> {
+        let (sdk, timeouts) = load(config).await?;
+        let sqs = aws_sdk_sqs::config::Builder::from(&sdk)
+            .timeout_config(timeouts.applied_to(sdk.timeout_config()))
+            .build();
+        Ok(Self::from_client(aws_sdk_sqs::Client::from_conf(sqs)))
+    }
+}
+
+/// The standard chain with `config` on top, checked (see [`AwsBroker::connect`]), and the
+/// timeouts `config` sets.
+async fn load(config: &AwsConfig) -> Result<(SdkConfig, Timeouts)> {
+    let timeouts = Timeouts::of(config)?;
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(region) = &config.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some(profile) = &config.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(url) = &config.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    let sdk = loader.load().await;
+    let Some(region) = sdk.region().cloned() else {
+        return Err(Error::invalid_config(
+            "no AWS region: set [aws] region in courier.toml, COURIER_AWS_REGION, AWS_REGION, or a profile's region",
+        ));
+    };
+    let operation = timeouts
+        .applied_to(sdk.timeout_config())
+        .operation_timeout()
+        .unwrap_or(DEFAULT_OPERATION_TIMEOUT);
+    check_credentials(&sdk, config.profile.as_deref(), operation).await?;
+    check_endpoint(&sdk, &region).await?;
+    Ok((sdk, timeouts))
 }
 
 /// Loads credentials once through the configured provider.

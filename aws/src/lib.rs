@@ -21,6 +21,7 @@
 
 mod acks;
 pub mod connect;
+pub mod dead_letter_queues;
 pub mod dead_letters;
 mod entities;
 mod error;
@@ -47,6 +48,7 @@ use courier_core::{
 
 use acks::AckBatcher;
 use connect::Timeouts;
+use dead_letter_queues::DeadLetterQueues;
 use entities::Entities;
 
 /// Longest delay SQS applies to one message.
@@ -60,7 +62,7 @@ pub struct AwsBroker {
     entities: Arc<Entities>,
     acks: Arc<AckBatcher>,
     /// Dead-letter queues of source queues, from their RedrivePolicy.
-    redrive: Arc<redrive::Targets>,
+    dead_letter_queues: DeadLetterQueues,
     /// Heartbeats of the reply queues this broker made.
     heartbeats: Arc<reply_queues::Heartbeats>,
     /// How often a reply queue's heartbeat tag is refreshed.
@@ -120,7 +122,7 @@ impl AwsBroker {
             long_poll: connect::long_poll_within(sqs.config().timeout_config()),
             entities: Arc::new(Entities::new(sqs.clone(), sns.clone())),
             acks: Arc::new(AckBatcher::new(sqs.clone())),
-            redrive: Arc::default(),
+            dead_letter_queues: DeadLetterQueues::from_client(sqs.clone()),
             heartbeats: Arc::default(),
             reply_heartbeat: reply_queues::HEARTBEAT_EVERY,
             sqs,
@@ -150,19 +152,15 @@ impl AwsBroker {
     /// its source queue's `RedrivePolicy` names, with `reason`: body and every attribute,
     /// `Binary` ones included, kept as they were. See [`redrive`] for how the queue is
     /// found (cached per source queue, across accounts; a FIFO source never goes to a
-    /// standard queue).
+    /// standard queue). [`DeadLetterQueues`] does the same with an SQS client only.
     pub async fn dead_letter_to(
         &self,
         message: &redrive::DeliveredMessage<'_>,
         reason: &str,
     ) -> Result<()> {
-        let sqs = &self.sqs;
-        let target = self.redrive.of(sqs, message.source_arn).await?;
-        let sent = redrive::send(sqs, &target, message, reason).await;
-        if sent.as_ref().is_err_and(|e| e.is_not_found()) {
-            self.redrive.forget(message.source_arn);
-        }
-        sent
+        self.dead_letter_queues
+            .dead_letter_to(message, reason)
+            .await
     }
 }
 

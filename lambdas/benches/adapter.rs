@@ -5,10 +5,22 @@
 //! dispatch to a no-op handler that decodes the body, answer. `scripts/bench-lambdas.sh`
 //! installs Powertools (`POWERTOOLS_PYTHON`, default `.tools/venv/bin/python`) and builds
 //! the `inventory` bootstrap (`COURIER_BENCH_BOOTSTRAP`) for the cold start.
+//!
+//! The adapter is measured twice: called directly, and as a function runs it
+//! (`courier_lambdas::run_sqs` on `lambda_runtime`, against a Runtime API on loopback:
+//! the event's HTTP transfer, the runtime's reading of it and the answer's POST included).
+//! `COURIER_BENCH_ROUNDS` overrides the number of rounds (1 under callgrind).
+//!
+//! Times are CPU time of the process (Python's `time.process_time()` on its side): this
+//! machine is shared, and wall time counts the time other processes had the cores.
+
+mod support;
+
+use support::runtime_api::cpu_time;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use courier_core::topology::{QueueSpec, Topology};
 use courier_core::worker::{handler_fn, HandlerError, MemoryIdempotencyStore, Router};
@@ -19,6 +31,14 @@ use courier_lambdas::sqs::SqsAdapter;
 
 const RECORDS: usize = 10_000;
 const ROUNDS: usize = 7;
+
+fn rounds() -> usize {
+    std::env::var("COURIER_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .filter(|&r| r > 0)
+        .unwrap_or(ROUNDS)
+}
 
 fn event_json() -> String {
     let records: Vec<serde_json::Value> = (0..RECORDS)
@@ -52,17 +72,17 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 async fn courier_round(raw: &[u8], adapter: &SqsAdapter) -> Duration {
-    let start = Instant::now();
+    let start = cpu_time();
     let event: SqsEvent<'_> = serde_json::from_slice(raw).expect("event");
     let response = adapter.handle(&event).await;
     let out = serde_json::to_vec(&response).expect("response");
     assert_eq!(out, br#"{"batchItemFailures":[]}"#);
-    start.elapsed()
+    cpu_time() - start
 }
 
 async fn courier_rounds(raw: &[u8], adapter: &SqsAdapter) -> Duration {
     let mut times = Vec::new();
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds() {
         times.push(courier_round(raw, adapter).await);
     }
     median(times)
@@ -76,7 +96,7 @@ fn powertools(path: &PathBuf) -> Option<Duration> {
     let out = std::process::Command::new(&python)
         .arg(script)
         .arg(path)
-        .arg(ROUNDS.to_string())
+        .arg(rounds().to_string())
         .output();
     match out {
         Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
@@ -97,6 +117,46 @@ fn powertools(path: &PathBuf) -> Option<Duration> {
             );
             None
         }
+    }
+}
+
+/// `run_sqs` on `lambda_runtime`, as in a function (event ids remembered, dead letters
+/// off), over `rounds()` fresh events served by a Runtime API on loopback.
+async fn through_runtime(router: Router) -> Duration {
+    let events = (0..rounds())
+        .map(|_| support::runtime_api::Invocation {
+            body: event_json().into_bytes(),
+            deadline_in: Duration::from_secs(900),
+        })
+        .collect();
+    let (addr, mut answers) = support::runtime_api::serve(events).await.expect("serve");
+    for (name, value) in [
+        ("AWS_LAMBDA_RUNTIME_API", addr.to_string()),
+        ("AWS_LAMBDA_FUNCTION_NAME", "bench".to_owned()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024".to_owned()),
+        ("COURIER_LAMBDA_DEAD_LETTERS", "none".to_owned()),
+    ] {
+        std::env::set_var(name, value);
+    }
+    // Not spawned: like a bootstrap's `main`, the function's future is not `Send`.
+    let function = courier_lambdas::run_sqs(router);
+    let timed = async {
+        let mut times = Vec::new();
+        for _ in 0..rounds() {
+            let (took, body) = answers
+                .recv()
+                .await
+                .expect("the function answers")
+                .response();
+            assert_eq!(&body[..], br#"{"batchItemFailures":[]}"#);
+            times.push(took);
+        }
+        median(times)
+    };
+    tokio::select! {
+        ended = function => panic!("the function ended: {ended:?}"),
+        took = timed => took,
     }
 }
 
@@ -153,13 +213,25 @@ fn main() {
     );
     let plain = SqsAdapter::new(router.clone());
     let raw = raw.into_bytes();
+    if std::env::var("COURIER_BENCH_ONLY").as_deref() == Ok("adapter") {
+        // For callgrind: the adapter alone, `rounds()` times (counts of 2 rounds less
+        // those of 1 give one round). The event is kept for the same run of
+        // powertools_batch.py.
+        let rust = rt.block_on(courier_rounds(&raw, &plain));
+        let per = rust.as_secs_f64() * 1e6 / RECORDS as f64;
+        println!(
+            "courier SqsAdapter (Rust) {per:.2} µs/record; event kept at {}",
+            path.display()
+        );
+        return;
+    }
     let parse = median(
-        (0..ROUNDS)
+        (0..rounds())
             .map(|_| {
-                let start = Instant::now();
+                let start = cpu_time();
                 let event: SqsEvent<'_> = serde_json::from_slice(&raw).expect("event");
                 std::hint::black_box(event);
-                start.elapsed()
+                cpu_time() - start
             })
             .collect(),
     );
@@ -168,21 +240,26 @@ fn main() {
     // environment; a fresh store per round, so that every event is new as in a stream.
     let with_idempotency = rt.block_on(async {
         let mut times = Vec::new();
-        for _ in 0..ROUNDS {
+        for _ in 0..rounds() {
             let fresh = SqsAdapter::new(router.clone())
                 .idempotency(Arc::new(MemoryIdempotencyStore::default()));
             times.push(courier_round(&raw, &fresh).await);
         }
         median(times)
     });
+    let runtime = rt.block_on(through_runtime(router.clone()));
     let python = powertools(&path);
     let _ = std::fs::remove_file(&path);
     let per = |d: Duration| d.as_secs_f64() * 1e6 / RECORDS as f64;
-    println!("{RECORDS}-record SQS event, no-op handler, median of {ROUNDS} rounds (bytes in: parse, dispatch, response bytes out)");
+    println!("{RECORDS}-record SQS event, no-op handler, median of {} rounds (bytes in: parse, dispatch, response bytes out)", rounds());
     println!("courier SqsAdapter (Rust)                      {:>8.2} µs/record (of which parsing the event JSON {:.2})", per(rust), per(parse));
     println!(
         "courier SqsAdapter + idempotency (as run_sqs)  {:>8.2} µs/record",
         per(with_idempotency)
+    );
+    println!(
+        "courier run_sqs on lambda_runtime (Runtime API on loopback) {:>8.2} µs/record",
+        per(runtime)
     );
     match python {
         Some(p) => {
@@ -191,10 +268,11 @@ fn main() {
                 per(p)
             );
             println!(
-                "ratio: courier takes {:.3}x the time of Powertools ({:.1}x faster; {:.1}x with idempotency)",
+                "ratio: courier takes {:.3}x the time of Powertools ({:.1}x faster; {:.1}x with idempotency; {:.1}x through lambda_runtime)",
                 rust.as_secs_f64() / p.as_secs_f64(),
                 p.as_secs_f64() / rust.as_secs_f64(),
-                p.as_secs_f64() / with_idempotency.as_secs_f64()
+                p.as_secs_f64() / with_idempotency.as_secs_f64(),
+                p.as_secs_f64() / runtime.as_secs_f64()
             );
         }
         None => println!("Powertools BatchProcessor (Python)    not measured (see above)"),

@@ -15,6 +15,14 @@ pub trait DeadLetterSink: Send + Sync {
     async fn dead_letter(&self, message: &DeliveredMessage<'_>, reason: &str) -> Result<()>;
 }
 
+/// Through SQS alone: what a function uses, so that its binary links no more of AWS.
+#[async_trait]
+impl DeadLetterSink for courier_aws::dead_letter_queues::DeadLetterQueues {
+    async fn dead_letter(&self, message: &DeliveredMessage<'_>, reason: &str) -> Result<()> {
+        self.dead_letter_to(message, reason).await
+    }
+}
+
 #[async_trait]
 impl DeadLetterSink for courier_aws::AwsBroker {
     async fn dead_letter(&self, message: &DeliveredMessage<'_>, reason: &str) -> Result<()> {

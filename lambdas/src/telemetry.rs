@@ -3,7 +3,7 @@
 //! invocation, since Lambda freezes the environment between invocations; without it,
 //! nothing.
 
-use crate::runtime::api::BoxError;
+use crate::runtime::BoxError;
 use crate::sns::SnsAdapter;
 use crate::sqs::SqsAdapter;
 

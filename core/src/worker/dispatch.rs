@@ -223,10 +223,10 @@ impl Pipeline {
             Ok(route) => route,
             Err(why) => return self.unroutable(why),
         };
-        let key = self.key(head, ctx);
-        if let Some(done) = self.claim(key.as_ref()).await {
-            return done;
-        }
+        let claim = match self.claim(self.key(head, ctx)).await {
+            Ok(claim) => claim,
+            Err(done) => return done,
+        };
         let attempt = ctx.delivery_count();
         // A panic fails this message, not its caller.
         let mut panicked = false;
@@ -240,7 +240,9 @@ impl Pipeline {
                     panic_text(&*panic)
                 )))
             });
-        self.settle_claim(key.as_ref(), result.is_ok()).await;
+        if let Some(claim) = claim {
+            claim.settle(result.is_ok()).await;
+        }
         match result {
             Ok(()) => (Outcome::Ack, None),
             Err(HandlerError::Permanent(reason)) => {
@@ -288,18 +290,22 @@ impl Pipeline {
         ))
     }
 
-    /// Claims the key; `Some(outcome)` when the message must not be handled now.
-    async fn claim(&self, key: Option<&IdempotencyKey>) -> Option<Decided> {
+    /// Claims the key: `Ok(Some(claim))` to handle the message holding it, `Ok(None)` to
+    /// handle it without one, `Err(outcome)` when it must not be handled now.
+    async fn claim(&self, key: Option<IdempotencyKey>) -> Result<Option<HeldClaim>, Decided> {
         let (Some(store), Some(key)) = (&self.idempotency, key) else {
-            return None;
+            return Ok(None);
         };
-        match store.claim(key, self.lease).await {
-            Ok(Claim::Acquired) => None,
+        match store.claim(&key, self.lease).await {
+            Ok(Claim::Acquired) => Ok(Some(HeldClaim {
+                store: store.clone(),
+                key: Some(key),
+            })),
             Ok(Claim::Completed) => {
                 tracing::info!("event already handled; acking the duplicate");
-                Some((Outcome::Duplicate, None))
+                Err((Outcome::Duplicate, None))
             }
-            Ok(Claim::InProgress { retry_after }) => Some((
+            Ok(Claim::InProgress { retry_after }) => Err((
                 Outcome::Retry {
                     reason: "another consumer is handling this event".into(),
                     after: retry_after.unwrap_or(self.lease),
@@ -309,22 +315,8 @@ impl Pipeline {
             // Without the store we cannot tell; handling again is the at-least-once answer.
             Err(e) => {
                 tracing::warn!(error = %display_chain(&e), "idempotency store unavailable; handling anyway");
-                None
+                Ok(None)
             }
-        }
-    }
-
-    async fn settle_claim(&self, key: Option<&IdempotencyKey>, handled: bool) {
-        let (Some(store), Some(key)) = (&self.idempotency, key) else {
-            return;
-        };
-        let result = if handled {
-            store.complete(key).await
-        } else {
-            store.release(key).await
-        };
-        if let Err(e) = result {
-            tracing::warn!(error = %display_chain(&e), handled, "could not update the idempotency store");
         }
     }
 
@@ -338,6 +330,52 @@ impl Pipeline {
         let after = self.backoff.delay(attempt);
         tracing::info!(%reason, attempt, ?after, "retrying later");
         Outcome::Retry { reason, after }
+    }
+}
+
+/// An idempotency claim held while the handler runs. Settled when the handler is done
+/// (completed on success, released on failure); if the processing future is dropped
+/// before that (a Lambda deadline, a shutdown), it is released in a task of its own, so
+/// that the redelivery is handled at once instead of waiting out the lease.
+struct HeldClaim {
+    store: Arc<dyn IdempotencyStore>,
+    /// `None` once settled.
+    key: Option<IdempotencyKey>,
+}
+
+impl HeldClaim {
+    async fn settle(mut self, handled: bool) {
+        let Some(key) = &self.key else { return };
+        let result = if handled {
+            self.store.complete(key).await
+        } else {
+            self.store.release(key).await
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %display_chain(&e), handled, "could not update the idempotency store");
+        }
+        // Dropped while the store call was pending, the claim is still released: a
+        // release never undoes a completion.
+        self.key = None;
+    }
+}
+
+impl Drop for HeldClaim {
+    fn drop(&mut self) {
+        let Some(key) = self.key.take() else { return };
+        let store = self.store.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    if let Err(e) = store.release(&key).await {
+                        tracing::warn!(error = %display_chain(&e), %key, "could not release the claim of an unfinished handler; it holds until its lease ends");
+                    }
+                });
+            }
+            Err(_) => {
+                tracing::warn!(%key, "an unfinished handler's claim cannot be released outside a runtime; it holds until its lease ends");
+            }
+        }
     }
 }
 

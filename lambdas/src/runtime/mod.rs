@@ -1,28 +1,36 @@
-//! The runtime loop of a courier function: what a `bootstrap` for `provided.al2023` runs.
+//! What a courier `bootstrap` runs, on the official Rust runtime client
+//! ([`lambda_runtime`]): the adapters as `service_fn` handlers of a
+//! [`lambda_runtime::Runtime`] with its tracing layer.
 //!
-//! As "Building a custom runtime for AWS Lambda" requires
-//! (<https://docs.aws.amazon.com/lambda/latest/dg/runtimes-custom.html>): an error while
-//! initialising is reported to `/runtime/init/error` before the process exits; then, per
-//! invocation, the event is handled and answered on `/response`, or `/error` when it
-//! cannot be read. `_X_AMZN_TRACE_ID` is set to the invocation's trace header, which the
-//! AWS SDK forwards. An SQS invocation is answered before `Lambda-Runtime-Deadline-Ms`
-//! (less [`RESPONSE_MARGIN`]): records not finished by then are listed as failed instead
-//! of Lambda timing out the invocation and redelivering the whole batch.
+//! - The event reaches the handler as the raw JSON text
+//!   (`LambdaEvent<Box<RawValue>>`), which the adapter reads with borrowed strings
+//!   ([`crate::event`]); an event that is not an SQS (SNS) event fails the invocation
+//!   with `Runtime.InvalidEvent`.
+//! - An SQS invocation is answered before the invocation's deadline
+//!   ([`lambda_runtime::Context::deadline`], less [`RESPONSE_MARGIN`]): records not
+//!   finished by then are listed as failed instead of Lambda timing out the invocation
+//!   and redelivering the whole batch.
+//! - An error before the loop starts is reported to `/runtime/init/error` first, as a
+//!   custom runtime must ([`init`]).
 
-pub mod api;
+pub mod init;
 
-use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use courier_aws::dead_letter_queues::DeadLetterQueues;
 use courier_core::worker::{MemoryIdempotencyStore, Router};
+use lambda_runtime::{layers::TracingLayer, service_fn, Diagnostic, LambdaEvent, Runtime};
+use serde_json::value::RawValue;
 use tokio::time::Instant;
 
 use crate::event::{SnsEvent, SqsEvent};
 use crate::sns::SnsAdapter;
-use crate::sqs::SqsAdapter;
+use crate::sqs::{BatchResponse, SqsAdapter};
 use crate::telemetry::Telemetry;
-use api::{BoxError, Invocation, RuntimeApi};
+
+/// Boxed errors, as the runtime reports them (`lambda_runtime::Error`).
+pub type BoxError = lambda_runtime::Error;
 
 /// Time kept before the invocation's deadline to send the answer.
 pub const RESPONSE_MARGIN: Duration = Duration::from_millis(250);
@@ -57,63 +65,80 @@ impl DeadLetters {
 /// life of the execution environment (a bounded [`MemoryIdempotencyStore`]), skipping
 /// redeliveries it has handled.
 pub async fn run_sqs(router: Router) -> Result<(), BoxError> {
-    let api = RuntimeApi::from_env()?;
-    let telemetry = Telemetry::from_env()?;
-    let adapter = initialise(&api, sqs_adapter(router)).await?;
-    let adapter = telemetry.sqs(adapter);
-    loop {
-        let invocation = api.next().await?;
-        set_trace_header(&invocation);
-        let deadline = Instant::now() + invocation.remaining().saturating_sub(RESPONSE_MARGIN);
-        match serde_json::from_slice::<SqsEvent<'_>>(&invocation.body) {
-            Ok(event) => {
-                let response = adapter.handle_until(&event, Some(deadline)).await;
-                telemetry.flush().await;
-                api.respond(&invocation.request_id, serde_json::to_vec(&response)?)
-                    .await?;
-            }
-            Err(e) => {
-                let message = format!("the event is not an SQS event: {e}");
-                tracing::error!(%message);
-                api.fail(&invocation.request_id, "Runtime.InvalidEvent", &message)
-                    .await?;
-            }
-        }
-    }
+    let (adapter, telemetry) = init::initialise(async {
+        let telemetry = Telemetry::from_env()?;
+        let adapter = telemetry.sqs(sqs_adapter(router).await?);
+        Ok((adapter, telemetry))
+    })
+    .await?;
+    let handler = service_fn(|event| handle_sqs(&adapter, &telemetry, event));
+    Runtime::new(handler).layer(TracingLayer::new()).run().await
 }
 
 /// Runs `router` as an SNS-triggered function until the runtime stops it.
 pub async fn run_sns(router: Router) -> Result<(), BoxError> {
-    let api = RuntimeApi::from_env()?;
-    let telemetry = Telemetry::from_env()?;
-    let adapter = telemetry.sns(SnsAdapter::new(router));
-    loop {
-        let invocation = api.next().await?;
-        set_trace_header(&invocation);
-        let failure = match serde_json::from_slice::<SnsEvent<'_>>(&invocation.body) {
-            Ok(event) => {
-                let result = adapter.handle(&event).await;
-                telemetry.flush().await;
-                match result {
-                    Ok(()) => None,
-                    Err(e) => Some(("SnsFailure", e.to_string())),
-                }
-            }
-            Err(e) => Some((
-                "Runtime.InvalidEvent",
-                format!("the event is not an SNS event: {e}"),
-            )),
-        };
-        match failure {
-            None => {
-                api.respond(&invocation.request_id, b"null".to_vec())
-                    .await?
-            }
-            Some((kind, message)) => {
-                tracing::error!(%message, "invocation failed");
-                api.fail(&invocation.request_id, kind, &message).await?;
-            }
+    let (adapter, telemetry) = init::initialise(async {
+        let telemetry = Telemetry::from_env()?;
+        let adapter = telemetry.sns(SnsAdapter::new(router));
+        Ok((adapter, telemetry))
+    })
+    .await?;
+    let handler = service_fn(|event| handle_sns(&adapter, &telemetry, event));
+    Runtime::new(handler).layer(TracingLayer::new()).run().await
+}
+
+/// The SQS handler: reads the event, runs the adapter until the invocation's deadline
+/// (less [`RESPONSE_MARGIN`]), exports the telemetry and answers with the partial batch
+/// response.
+async fn handle_sqs(
+    adapter: &SqsAdapter,
+    telemetry: &Telemetry,
+    event: LambdaEvent<Box<RawValue>>,
+) -> Result<BatchResponse, Diagnostic> {
+    let answer_by = answer_by(event.context.deadline());
+    let records: SqsEvent<'_> = serde_json::from_str(event.payload.get())
+        .map_err(|e| invalid_event(format!("the event is not an SQS event: {e}")))?;
+    let response = adapter.handle_until(&records, Some(answer_by)).await;
+    // Lambda may freeze the environment as soon as it has the answer.
+    telemetry.flush().await;
+    Ok(response)
+}
+
+/// The SNS handler: `Ok` when every record succeeded, else the invocation fails with
+/// the reasons (for Lambda's retries and the on-failure destination). The telemetry is
+/// exported before answering either way.
+async fn handle_sns(
+    adapter: &SnsAdapter,
+    telemetry: &Telemetry,
+    event: LambdaEvent<Box<RawValue>>,
+) -> Result<(), Diagnostic> {
+    let records: SnsEvent<'_> = serde_json::from_str(event.payload.get())
+        .map_err(|e| invalid_event(format!("the event is not an SNS event: {e}")))?;
+    let result = adapter.handle(&records).await;
+    telemetry.flush().await;
+    result.map_err(|failure| {
+        let message = failure.to_string();
+        tracing::error!(%message, "invocation failed");
+        Diagnostic {
+            error_type: "SnsFailure".into(),
+            error_message: message,
         }
+    })
+}
+
+/// When to answer an invocation whose deadline is `deadline`.
+fn answer_by(deadline: SystemTime) -> Instant {
+    let left = deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
+    Instant::now() + left.saturating_sub(RESPONSE_MARGIN)
+}
+
+fn invalid_event(message: String) -> Diagnostic {
+    tracing::error!(%message);
+    Diagnostic {
+        error_type: "Runtime.InvalidEvent".into(),
+        error_message: message,
     }
 }
 
@@ -121,34 +146,8 @@ async fn sqs_adapter(router: Router) -> Result<SqsAdapter, BoxError> {
     let mut adapter =
         SqsAdapter::new(router).idempotency(Arc::new(MemoryIdempotencyStore::default()));
     if DeadLetters::from_env()? == DeadLetters::Sqs {
-        let broker = courier_aws::AwsBroker::connect(&Default::default()).await?;
-        adapter = adapter.dead_letters(Arc::new(broker));
+        let queues = DeadLetterQueues::connect(&Default::default()).await?;
+        adapter = adapter.dead_letters(Arc::new(queues));
     }
     Ok(adapter)
-}
-
-/// Awaits `init`; its error is reported to `/runtime/init/error` before it is returned.
-pub async fn initialise<T>(
-    api: &RuntimeApi,
-    init: impl Future<Output = Result<T, BoxError>>,
-) -> Result<T, BoxError> {
-    match init.await {
-        Ok(t) => Ok(t),
-        Err(e) => {
-            let message = courier_core::display_chain(&*e);
-            tracing::error!(error = %message, "the function could not start");
-            if let Err(report) = api.init_error("Runtime.InitError", &message).await {
-                tracing::error!(error = %report, "could not report the init error");
-            }
-            Err(e)
-        }
-    }
-}
-
-fn set_trace_header(invocation: &Invocation) {
-    match &invocation.trace_id {
-        // The Runtime API documents this variable; the AWS SDK reads it for X-Ray.
-        Some(trace) => std::env::set_var("_X_AMZN_TRACE_ID", trace),
-        None => std::env::remove_var("_X_AMZN_TRACE_ID"),
-    }
 }

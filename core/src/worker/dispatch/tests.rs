@@ -178,6 +178,33 @@ async fn idempotency_claims_skip_duplicates_and_free_failures() {
     );
 }
 
+/// A caller that stops waiting (the Lambda adapter at its deadline, a shutdown) drops
+/// the pipeline's future mid-handler: the claim must be released, not left "in progress"
+/// for the whole lease, so that the redelivery is handled at once.
+#[tokio::test(start_paused = true)]
+async fn a_claim_is_released_when_processing_is_dropped_before_it_finishes() {
+    let store = Arc::new(MemoryIdempotencyStore::default());
+    let lease = Duration::from_secs(300);
+    let hung = Pipeline::new(Router::new().handle(
+        "OrderCreated",
+        handler_fn(|_e: Event<Value>, _ctx| std::future::pending::<Result<(), HandlerError>>()),
+    ))
+    .idempotency(store.clone(), lease);
+    let cut_off = tokio::time::timeout(Duration::from_secs(1), hung.process(ctx(order(), 1))).await;
+    assert!(cut_off.is_err(), "the handler never finishes: {cut_off:?}");
+    // The release runs as its own task; let it.
+    tokio::task::yield_now().await;
+
+    let calls = Arc::new(AtomicUsize::new(0));
+    let ok = counting(&calls, Ok(())).idempotency(store.clone(), lease);
+    assert_eq!(
+        ok.process(ctx(order(), 2)).await,
+        Outcome::Ack,
+        "the redelivery is handled, not retried after the lease"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
 #[tokio::test]
 async fn replying_to_a_message_that_is_not_a_request_is_a_clear_error() {
     let ctx = ctx(order(), 1).with_replies(Arc::new(crate::MemoryBroker::new()));
