@@ -207,3 +207,84 @@ async fn a_sigkilled_cli_relay_loses_nothing_on_localstack() {
         "{duplicates} duplicates for {kills} kills"
     );
 }
+
+#[tokio::test]
+async fn the_relay_refuses_the_in_memory_provider_and_leaves_the_rows_pending() {
+    let url = database().await;
+    ok(&courier(Some(&url))
+        .args(["outbox", "migrate"])
+        .output()
+        .unwrap());
+    let db = Database::from_url(&url).unwrap();
+    let mut client = db.connect().await.unwrap();
+    let tx = client.transaction().await.unwrap();
+    Outbox::enqueue_message(&tx, &Destination::queue("audit"), &Message::new("{}"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let out = courier(Some(&url))
+        .args(["--provider", "memory", "outbox", "relay", "--until-empty"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("provider 'memory'"),
+        "{err}"
+    );
+    let pending: i64 = client
+        .query_one(
+            "SELECT count(*) FROM courier.outbox WHERE sent_at IS NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(pending, 1, "nothing was marked sent");
+}
+
+/// `target/<profile>/examples/NAME`, beside this test's own binary in `deps/`.
+fn example(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    dir.join("examples").join(name)
+}
+
+#[tokio::test]
+async fn the_outbox_example_publishes_only_what_was_committed() {
+    let url = database().await;
+    let out = Command::new(example("outbox"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("COURIER_PROVIDER")
+        .env("COURIER_POSTGRES_URL", &url)
+        .output()
+        .expect("the example runs (cargo test builds it)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("relay: "), "{stdout}");
+    let published: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("published: "))
+        .collect();
+    assert_eq!(published.len(), 1, "only the committed order: {stdout}");
+    assert!(published[0].ends_with("-1"), "{stdout}");
+    let out = Command::new(example("outbox"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("COURIER_PROVIDER")
+        .env_remove("COURIER_POSTGRES_URL")
+        .output()
+        .expect("the example runs");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("COURIER_POSTGRES_URL"),
+        "a missing URL is named: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -180,6 +180,24 @@ fn dead_letter_queue_of(source: &Source) -> Result<Source> {
     Ok(source.dead_letter())
 }
 
+/// One pass over a dead-letter queue. The messages it holds (skipped, peeked, failed to
+/// move) are not extended: when a pass outlasts their lock or visibility timeout they
+/// come back, and receiving would go round for ever. A message seen before ends the pass.
+#[derive(Default)]
+struct Pass {
+    seen: std::collections::HashSet<String>,
+    wrapped: bool,
+}
+
+impl Pass {
+    /// Whether `d` is new to this pass; a message seen before marks the pass as done.
+    fn first_time(&mut self, d: &Delivery) -> bool {
+        let new = self.seen.insert(d.info().broker_message_id.clone());
+        self.wrapped |= !new;
+        new
+    }
+}
+
 /// Gives deliveries back at once (they were only looked at).
 async fn release(held: Vec<Delivery>) {
     for d in held {
@@ -208,6 +226,7 @@ pub async fn peek<B: Broker + ?Sized>(
     let dlq = dead_letter_queue_of(source)?;
     let mut held = Vec::new();
     let mut seen = Vec::new();
+    let mut pass = Pass::default();
     while seen.len() < max {
         let batch = match next_batch(broker, &dlq, max - seen.len()).await {
             Ok(batch) => batch,
@@ -220,8 +239,13 @@ pub async fn peek<B: Broker + ?Sized>(
             break;
         }
         for d in batch {
-            seen.push(DeadLetter::of(&d));
+            if pass.first_time(&d) {
+                seen.push(DeadLetter::of(&d));
+            }
             held.push(d); // held until the end, so the next receive sees the next ones
+        }
+        if pass.wrapped {
+            break;
         }
     }
     release(held).await;
@@ -241,7 +265,8 @@ pub async fn redrive<B: Broker + ?Sized>(
     };
     let max = options.max.unwrap_or(usize::MAX);
     let mut held = Vec::new();
-    while (report.moved as usize) < max {
+    let mut pass = Pass::default();
+    while (report.moved as usize) < max && !pass.wrapped {
         let left = max - report.moved as usize;
         let batch = match next_batch(broker, &dlq, left).await {
             Ok(batch) => batch,
@@ -254,6 +279,10 @@ pub async fn redrive<B: Broker + ?Sized>(
             break;
         }
         for d in batch {
+            if !pass.first_time(&d) {
+                held.push(d);
+                continue;
+            }
             let wanted = options
                 .event_type
                 .as_deref()
@@ -322,5 +351,57 @@ pub async fn purge<B: Broker + ?Sized>(broker: &B, source: &Source) -> Result<u6
             d.ack().await?;
             purged += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::RedriveOptions;
+    use crate::topology::{QueueSpec, Topology};
+    use crate::{Broker, Consumer, Destination, Event, MemoryBroker, PublisherExt, Source};
+
+    /// Skipped dead letters are held without extending them: with a visibility timeout
+    /// shorter than a receive's wait they come back during the pass, which must end
+    /// instead of going round for ever.
+    #[tokio::test(start_paused = true)]
+    async fn a_pass_that_outlasts_the_visibility_timeout_ends() {
+        let mut spec = QueueSpec::new("short");
+        spec.visibility_timeout_secs = 1;
+        let broker = MemoryBroker::with_topology(&Topology {
+            queues: vec![spec],
+            ..Topology::default()
+        })
+        .await
+        .unwrap();
+        let (src, dest) = (Source::queue("short"), Destination::queue("short"));
+        for n in 0..3 {
+            let e = Event::new("/t", "OrderCreated", serde_json::json!({ "n": n }));
+            broker.publish_event(&dest, &e).await.unwrap();
+        }
+        for d in broker.receive(&src, 10, Duration::ZERO).await.unwrap() {
+            d.dead_letter("bad").await.unwrap();
+        }
+        let only_other_types = RedriveOptions {
+            event_type: Some("OrderCancelled".into()),
+            ..RedriveOptions::default()
+        };
+        let report = tokio::time::timeout(
+            Duration::from_secs(600),
+            broker.redrive_dead_letters(&src, &only_other_types),
+        )
+        .await
+        .expect("the pass ends")
+        .unwrap();
+        assert_eq!((report.moved, report.skipped), (0, 3), "{report:?}");
+        let peeked = tokio::time::timeout(
+            Duration::from_secs(600),
+            broker.peek_dead_letters(&src, 100),
+        )
+        .await
+        .expect("the peek ends")
+        .unwrap();
+        assert_eq!(peeked.len(), 3, "each dead letter shown once");
     }
 }

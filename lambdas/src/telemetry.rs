@@ -40,14 +40,23 @@ impl Telemetry {
         adapter
     }
 
-    /// Exports what this invocation recorded before Lambda freezes the environment; a
-    /// collector that cannot be reached costs the spans, never the invocation.
-    pub(crate) async fn flush(&self) {
+    /// Exports what this invocation recorded before Lambda freezes the environment,
+    /// giving up at `by`: a collector that cannot be reached (or answers slowly) costs the
+    /// spans, never the invocation.
+    pub(crate) async fn flush(&self, by: tokio::time::Instant) {
         #[cfg(feature = "otel")]
         if self.providers.exports() {
-            if let Err(e) = self.providers.flush().await {
-                tracing::warn!(error = %courier_core::display_chain(&e), "telemetry not exported");
+            match tokio::time::timeout_at(by, self.providers.flush()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %courier_core::display_chain(&e), "telemetry not exported")
+                }
+                Err(_) => tracing::warn!(
+                    "telemetry not exported: the collector did not answer before the invocation's deadline"
+                ),
             }
         }
+        #[cfg(not(feature = "otel"))]
+        let _ = by;
     }
 }

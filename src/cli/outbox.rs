@@ -74,7 +74,14 @@ async fn relay(env: &Env, db: Database, args: RelayArgs) -> Result<()> {
     if !(args.poll_interval.is_finite() && args.poll_interval > 0.0) {
         anyhow::bail!("--poll-interval must be a positive number of seconds");
     }
-    env.prepare_memory().await?;
+    // Rows the relay publishes are marked sent: into a broker that dies with this process
+    // they would be gone for good.
+    if env.config.provider == courier::Provider::Memory {
+        anyhow::bail!(
+            "the relay publishes to the configured broker and marks the rows sent; provider 'memory' \
+             lives only in this process, so the outbox would be emptied into nothing: use --provider aws or azure"
+        );
+    }
     let config = RelayConfig {
         batch_size: args.batch_size.max(1),
         poll_interval: Duration::from_secs_f64(args.poll_interval),
@@ -91,7 +98,6 @@ async fn relay(env: &Env, db: Database, args: RelayArgs) -> Result<()> {
         relay.run(shutdown).await?
     };
     println!("{report}");
-    env.note_memory();
     Ok(())
 }
 

@@ -92,6 +92,7 @@ async fn handle(shared: &RunningWorker, delivery: Delivery) -> settle::Removed {
             message = %delivery.info().broker_message_id,
             "already failed on this dead-letter queue; left there"
         );
+        settle::put_aside(shared, delivery).await;
         return false;
     }
     let ctx = Context::new(

@@ -9,8 +9,10 @@ use crate::delivery::{Delivery, SettleError};
 use crate::error::{display_chain, Error};
 
 /// How long a message that failed on a dead-letter queue is put aside, where the backend
-/// can delay a redelivery (SQS's longest visibility timeout).
-pub(super) const PARK_FOR: Duration = Duration::from_secs(12 * 3600);
+/// can delay a redelivery. SQS allows at most 12 hours of visibility *counted from the
+/// receipt* ("ChangeMessageVisibility": asking for more than the time left is an error),
+/// and the handler has already run: 11 hours leaves it an hour.
+pub(super) const PARK_FOR: Duration = Duration::from_secs(11 * 3600);
 
 /// Whether the message left the queue (acked or dead-lettered): for a FIFO group, the
 /// next message may go.
@@ -75,9 +77,15 @@ async fn park(shared: &RunningWorker, delivery: Delivery, reason: &str) {
         message = %delivery.info().broker_message_id,
         "failed on a dead-letter queue: left there for inspection"
     );
+    put_aside(shared, delivery).await;
+}
+
+/// Delays the redelivery of a parked message as long as the backend allows (a parked
+/// message that comes back, e.g. after a failed put-aside, is put aside again).
+pub(super) async fn put_aside(shared: &RunningWorker, delivery: Delivery) {
     if shared.capabilities.nack_delay {
         if let Err(e) = delivery.nack(PARK_FOR).await {
-            tracing::debug!(error = %display_chain(&e.error), "could not put it aside; it returns when its lock expires");
+            tracing::warn!(error = %display_chain(&e.error), "could not put a parked message aside; it returns when its lock expires");
         }
     }
 }

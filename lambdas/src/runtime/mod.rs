@@ -95,12 +95,14 @@ async fn handle_sqs(
     telemetry: &Telemetry,
     event: LambdaEvent<Box<RawValue>>,
 ) -> Result<BatchResponse, Diagnostic> {
-    let answer_by = answer_by(event.context.deadline());
+    let deadline = event.context.deadline();
     let records: SqsEvent<'_> = serde_json::from_str(event.payload.get())
         .map_err(|e| invalid_event(format!("the event is not an SQS event: {e}")))?;
-    let response = adapter.handle_until(&records, Some(answer_by)).await;
+    let response = adapter
+        .handle_until(&records, Some(before(deadline, RESPONSE_MARGIN)))
+        .await;
     // Lambda may freeze the environment as soon as it has the answer.
-    telemetry.flush().await;
+    telemetry.flush(before(deadline, RESPONSE_MARGIN / 2)).await;
     Ok(response)
 }
 
@@ -112,10 +114,11 @@ async fn handle_sns(
     telemetry: &Telemetry,
     event: LambdaEvent<Box<RawValue>>,
 ) -> Result<(), Diagnostic> {
+    let deadline = event.context.deadline();
     let records: SnsEvent<'_> = serde_json::from_str(event.payload.get())
         .map_err(|e| invalid_event(format!("the event is not an SNS event: {e}")))?;
     let result = adapter.handle(&records).await;
-    telemetry.flush().await;
+    telemetry.flush(before(deadline, RESPONSE_MARGIN / 2)).await;
     result.map_err(|failure| {
         let message = failure.to_string();
         tracing::error!(%message, "invocation failed");
@@ -126,12 +129,14 @@ async fn handle_sns(
     })
 }
 
-/// When to answer an invocation whose deadline is `deadline`.
-fn answer_by(deadline: SystemTime) -> Instant {
+/// `margin` before an invocation's `deadline`, as an instant of the runtime's clock: the
+/// records' work ends at `before(deadline, RESPONSE_MARGIN)`, the telemetry's export at
+/// half that margin, and the answer is sent in what is left.
+fn before(deadline: SystemTime, margin: Duration) -> Instant {
     let left = deadline
         .duration_since(SystemTime::now())
         .unwrap_or_default();
-    Instant::now() + left.saturating_sub(RESPONSE_MARGIN)
+    Instant::now() + left.saturating_sub(margin)
 }
 
 fn invalid_event(message: String) -> Diagnostic {
