@@ -442,6 +442,7 @@ fn config(endpoint: &str, allow: bool) -> AzureConfig {
         )),
         endpoint: Some(endpoint.to_owned()),
         allow_insecure_endpoint: allow,
+        ..AzureConfig::default()
     }
 }
 
