@@ -11,7 +11,7 @@
 //! | publish / publish_batch | "Send Message" / "Send Message Batch" (`POST …/messages`) |
 //! | receive | "Peek-Lock Message" (`POST …/messages/head?timeout=N`), long-polled |
 //! | ack / nack(0) / extend | "Delete Message" / "Unlock Message" / "Renew-Lock for a Message" on the lock URI |
-//! | attributes | custom properties, typed as "Message Headers and Properties" defines ([`wire`]) |
+//! | attributes | string custom properties, plus a Double `courier_num_<name>` for each number, which numeric SQL conditions read ([`wire`], [`sql`]) |
 //! | delay, time to live | `ScheduledEnqueueTimeUtc` (RFC 1123 `GMT`), `TimeToLive` |
 //!
 //! What the REST protocol cannot do is declared in [`Broker::capabilities`] and refused
