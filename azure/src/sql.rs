@@ -5,7 +5,7 @@
 //! Service Bus compares values with their types, without converting strings to numbers.
 //! courier sends every attribute as a string property under its name, and one that is a
 //! number ([`numeric_value`](courier_core::filter::numeric_value)) also as a `Double`
-//! under `courier_num_<name>` (see [`crate::properties`]). So string conditions (exact
+//! under `courier_num_<name>`. So string conditions (exact
 //! strings, prefixes, strings `anything-but` excludes) read the string property, numeric
 //! ones (ranges, exact numbers, numbers `anything-but` excludes) the numeric shadow: a
 //! condition never meets a value of the other type, and a numeric condition on a value
