@@ -2,9 +2,9 @@
 //!
 //! - **Attributes** are custom properties ("Message Headers and Properties"): each one a
 //!   string under its name, and one that is a number also a `Double` under
-//!   `courier_num_<name>` (its numeric shadow), so that
-//!   subscription SQL filters compare strings with strings and numbers with numbers,
-//!   whatever the values look like; a receiver removes the shadows. A single message carries them as headers, a quoted
+//!   `courier_num_<name>` (its numeric shadow), so that subscription SQL filters compare
+//!   strings with strings and numbers with numbers, whatever the values look like; a
+//!   receiver removes the shadows. A single message carries them as headers, a quoted
 //!   string's content taken as is; a value a header cannot carry (not ASCII) makes the
 //!   message travel as a one-message batch, whose JSON carries any string.
 //! - **Metadata** the REST protocol has no place for (the content type: "Send Message
