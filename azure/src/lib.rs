@@ -11,7 +11,7 @@
 //! | publish / publish_batch | "Send Message" / "Send Message Batch" (`POST …/messages`) |
 //! | receive | "Peek-Lock Message" (`POST …/messages/head?timeout=N`), long-polled |
 //! | ack / nack(0) / extend | "Delete Message" / "Unlock Message" / "Renew-Lock for a Message" on the lock URI |
-//! | attributes | custom properties, typed as "Message Headers and Properties" defines ([`wire`]) |
+//! | attributes | string custom properties, plus a Double `courier_num_<name>` for each number, which numeric SQL conditions read ([`wire`], [`sql`]) |
 //! | delay, time to live | `ScheduledEnqueueTimeUtc` (RFC 1123 `GMT`), `TimeToLive` |
 //!
 //! What the REST protocol cannot do is declared in [`Broker::capabilities`] and refused
@@ -53,6 +53,7 @@ use courier_core::{
 
 pub use connection::ConnectionString;
 pub use error::ServiceBusError;
+pub use rest::Timeouts;
 
 use rest::RestClient;
 
@@ -86,6 +87,7 @@ impl AzureBroker {
             conn,
             config.endpoint.as_deref(),
             config.allow_insecure_endpoint,
+            Timeouts::from_config(config)?,
         )?;
         Ok(AzureBroker {
             rest: Arc::new(rest),
@@ -97,8 +99,17 @@ impl AzureBroker {
     /// (e.g. the stand-in's `http://127.0.0.1:PORT`). Plain `http://` is accepted on
     /// loopback only (see [`AzureConfig::allow_insecure_endpoint`]).
     pub fn new(conn: ConnectionString, endpoint: Option<&str>) -> Result<Self> {
+        Self::with_timeouts(conn, endpoint, Timeouts::default())
+    }
+
+    /// [`AzureBroker::new`] with these timeouts instead of the defaults.
+    pub fn with_timeouts(
+        conn: ConnectionString,
+        endpoint: Option<&str>,
+        timeouts: Timeouts,
+    ) -> Result<Self> {
         Ok(AzureBroker {
-            rest: Arc::new(RestClient::new(conn, endpoint, false)?),
+            rest: Arc::new(RestClient::new(conn, endpoint, false, timeouts)?),
             addressable: Arc::default(),
         })
     }

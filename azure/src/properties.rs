@@ -4,57 +4,63 @@
 //! Boolean, an integer an `Int64`, a floating-point number a `Double`; anything else is
 //! refused by the service. In a batch ("Send Message Batch") they are JSON values.
 //!
-//! courier attributes are strings. One that is a number in plain form (see
-//! [`is_plain_number`]) travels as a number, so that numeric SQL filters compare numbers;
-//! every other value travels as a string. Plain form makes the typing reversible: two
-//! plain numbers are equal exactly when their texts are.
+//! courier attributes are strings, and every one travels as a string property under its
+//! own name, so string conditions (equality, `LIKE`, `NOT IN` strings) always compare
+//! strings. An attribute whose value is a number for numeric conditions
+//! ([`numeric_value`]) also travels as a `Double` under [`numeric_name`] (the *numeric
+//! shadow*), which numeric conditions read: Service Bus SQL has no conversion between
+//! strings and numbers ("Subscription Rule SQL Filter Syntax"), so a condition never
+//! meets a value of the other type, and on a value that is no number a numeric condition
+//! meets a missing property (unknown). Receivers remove the shadows.
 
+use courier_core::filter::numeric_value;
 use serde_json::Value;
+
+/// The prefix of the numeric shadow properties; attribute names may not start with it.
+pub(crate) const NUMERIC_PREFIX: &str = "courier_num_";
+
+/// The name of the numeric shadow of attribute `attribute`.
+pub(crate) fn numeric_name(attribute: &str) -> String {
+    format!("{NUMERIC_PREFIX}{attribute}")
+}
+
+/// Whether a property name is a numeric shadow (any case: HTTP folds header names).
+pub(crate) fn is_numeric_shadow(name: &str) -> bool {
+    name.len() >= NUMERIC_PREFIX.len()
+        && name.as_bytes()[..NUMERIC_PREFIX.len()].eq_ignore_ascii_case(NUMERIC_PREFIX.as_bytes())
+}
 
 /// A custom property value as it travels.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum PropertyValue {
     /// A string (quoted in a header).
     Text(String),
-    /// An `Int64`.
-    Integer(i64),
-    /// A `Double`, kept with its plain text (which is how it is written).
-    Decimal(String),
+    /// A `Double` (a numeric shadow).
+    Number(f64),
 }
 
-/// Whether `text` is a number in plain form: an integer of at most 18 digits without
-/// leading zeros (`0`, `-42`), or a decimal of at most 15 digits with no leading zero
-/// before its point but `0.`, and no trailing zero after it (`299.98`, `-0.5`). Such texts
-/// convert to an `Int64` or a `Double` and back without change; `007`, `1.50`, `1e3` or
-/// `+5` stay strings.
-pub(crate) fn is_plain_number(text: &str) -> bool {
-    let digits = text.strip_prefix('-').unwrap_or(text);
-    let (whole, fraction) = match digits.split_once('.') {
-        Some((w, f)) => (w, Some(f)),
-        None => (digits, None),
-    };
-    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    let whole_ok = all_digits(whole) && (whole == "0" || !whole.starts_with('0'));
-    match fraction {
-        None => whole_ok && whole.len() <= 18 && text != "-0",
-        Some(f) => whole_ok && all_digits(f) && !f.ends_with('0') && whole.len() + f.len() <= 15,
+/// The properties an attribute travels as: its text under its name, and its numeric
+/// shadow when it is a number.
+pub(crate) fn attribute_properties(name: &str, value: &str) -> Vec<(String, PropertyValue)> {
+    let mut out = vec![(name.to_owned(), PropertyValue::Text(value.to_owned()))];
+    if let Some(n) = numeric_value(value) {
+        out.push((numeric_name(name), PropertyValue::Number(n)));
+    }
+    out
+}
+
+/// A `Double` as text that reads back as exactly this number and as a `Double`, never an
+/// `Int64`: Rust's shortest round-trip form, without exponent, with a point.
+fn double_text(n: f64) -> String {
+    let text = n.to_string();
+    if text.contains('.') {
+        text
+    } else {
+        format!("{text}.0")
     }
 }
 
 impl PropertyValue {
-    /// The value an attribute travels as.
-    pub(crate) fn of(value: &str) -> Self {
-        if is_plain_number(value) {
-            if let Ok(n) = value.parse::<i64>() {
-                return PropertyValue::Integer(n);
-            }
-            if value.contains('.') {
-                return PropertyValue::Decimal(value.to_owned());
-            }
-        }
-        PropertyValue::Text(value.to_owned())
-    }
-
     /// The header text, or `None` when an HTTP header cannot carry the value as the
     /// service would read it (a character outside printable ASCII).
     pub(crate) fn header(&self) -> Option<String> {
@@ -63,8 +69,7 @@ impl PropertyValue {
                 .bytes()
                 .all(|b| (0x20..0x7f).contains(&b))
                 .then(|| format!("\"{s}\"")),
-            PropertyValue::Integer(n) => Some(n.to_string()),
-            PropertyValue::Decimal(text) => Some(text.clone()),
+            PropertyValue::Number(n) => Some(double_text(*n)),
         }
     }
 
@@ -72,12 +77,10 @@ impl PropertyValue {
     pub(crate) fn json(&self) -> Value {
         match self {
             PropertyValue::Text(s) => Value::String(s.clone()),
-            PropertyValue::Integer(n) => Value::from(*n),
-            PropertyValue::Decimal(text) => text
-                .parse::<f64>()
-                .ok()
-                .and_then(serde_json::Number::from_f64)
-                .map_or_else(|| Value::String(text.clone()), Value::Number),
+            // Finite by construction; serde_json writes a float with a point (`5.0`).
+            PropertyValue::Number(n) => {
+                serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number)
+            }
         }
     }
 
@@ -85,8 +88,7 @@ impl PropertyValue {
     pub(crate) fn size(&self) -> usize {
         match self {
             PropertyValue::Text(s) => s.len() + 2,
-            PropertyValue::Integer(n) => n.to_string().len(),
-            PropertyValue::Decimal(text) => text.len(),
+            PropertyValue::Number(n) => double_text(*n).len(),
         }
     }
 }
@@ -111,71 +113,64 @@ mod tests {
     use super::*;
 
     #[test]
-    fn plain_numbers_are_numbers_and_everything_else_text() {
-        for n in [
-            "0",
-            "42",
-            "-7",
-            "123456789012345678",
-            "299.98",
-            "-0.5",
-            "0.001",
-        ] {
-            assert!(is_plain_number(n), "{n}");
-        }
-        for s in [
-            "",
-            "-",
-            "-0",
-            "007",
-            "+5",
-            "1e3",
-            "1.50",
-            "1.",
-            ".5",
-            "0x10",
-            "NaN",
-            "inf",
-            "1234567890123456789",
-            "1234567890.123456",
-            " 5",
-            "5 ",
-            "1,5",
-            "--1",
-        ] {
-            assert!(!is_plain_number(s), "{s:?}");
-        }
-        assert_eq!(PropertyValue::of("150"), PropertyValue::Integer(150));
+    fn every_attribute_is_a_string_and_numbers_have_a_double_shadow() {
         assert_eq!(
-            PropertyValue::of("299.98"),
-            PropertyValue::Decimal("299.98".into())
+            attribute_properties("amount", "150"),
+            vec![
+                ("amount".to_owned(), PropertyValue::Text("150".into())),
+                (
+                    "courier_num_amount".to_owned(),
+                    PropertyValue::Number(150.0)
+                ),
+            ]
         );
-        assert_eq!(PropertyValue::of("007"), PropertyValue::Text("007".into()));
+        for (text, n) in [("007", 7.0), ("1.50", 1.5), (" -3 ", -3.0), ("1e3", 1000.0)] {
+            assert_eq!(
+                attribute_properties("k", text)[1].1,
+                PropertyValue::Number(n),
+                "{text:?}"
+            );
+        }
+        for text in ["eu", "", "inf", "NaN", "0x10", "1,5"] {
+            assert_eq!(attribute_properties("k", text).len(), 1, "{text:?}");
+        }
+        assert!(is_numeric_shadow("Courier_Num_x") && !is_numeric_shadow("courier_nu"));
     }
 
     #[test]
     fn headers_are_written_as_the_service_reads_them() {
         // "Message Headers and Properties": quoted → string, content as is; unquoted
-        // integers → Int64, floating-point → Double.
-        assert_eq!(PropertyValue::of("150").header().as_deref(), Some("150"));
+        // floating-point → Double (with a point, so never read as an Int64).
         assert_eq!(
-            PropertyValue::of("299.98").header().as_deref(),
-            Some("299.98")
+            PropertyValue::Text("150".into()).header().as_deref(),
+            Some("\"150\"")
         );
         assert_eq!(
-            PropertyValue::of("High").header().as_deref(),
-            Some("\"High\"")
+            PropertyValue::Number(150.0).header().as_deref(),
+            Some("150.0")
+        );
+        assert_eq!(
+            PropertyValue::Number(-0.25).header().as_deref(),
+            Some("-0.25")
+        );
+        assert_eq!(
+            PropertyValue::Number(1e20).header().as_deref(),
+            Some("100000000000000000000.0")
         );
         let tricky = r#"say "hi" \o/"#;
         assert_eq!(
-            PropertyValue::of(tricky).header().as_deref(),
+            PropertyValue::Text(tricky.into()).header().as_deref(),
             Some(r#""say "hi" \o/""#),
             "no JSON escaping: the service takes the content as is"
         );
         assert_eq!(read_header(br#""say "hi" \o/""#), tricky);
-        assert_eq!(PropertyValue::of("Zürich").header(), None, "not ASCII");
         assert_eq!(
-            PropertyValue::of("a\nb").header(),
+            PropertyValue::Text("Zürich".into()).header(),
+            None,
+            "not ASCII"
+        );
+        assert_eq!(
+            PropertyValue::Text("a\nb".into()).header(),
             None,
             "a control character"
         );
@@ -187,13 +182,13 @@ mod tests {
 
     #[test]
     fn batches_carry_json_values_of_the_same_types() {
-        assert_eq!(PropertyValue::of("150").json(), serde_json::json!(150));
+        assert_eq!(PropertyValue::Number(150.0).json().to_string(), "150.0");
         assert_eq!(
-            PropertyValue::of("299.98").json(),
+            PropertyValue::Number(299.98).json(),
             serde_json::json!(299.98)
         );
         assert_eq!(
-            PropertyValue::of("Zürich").json(),
+            PropertyValue::Text("Zürich".into()).json(),
             serde_json::json!("Zürich")
         );
     }

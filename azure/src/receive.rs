@@ -4,7 +4,10 @@
 //! The first call waits (whole seconds, rounded up, so a short wait never becomes a burst
 //! of `timeout=0` polls — each one a billed operation); once a message arrived, the next
 //! ones are taken without waiting. A call that fails after messages were locked returns
-//! those messages: dropping them would leave them locked for nobody.
+//! those messages: dropping them would leave them locked for nobody. A whole receive ends
+//! within its wait (in whole seconds) plus one operation timeout
+//! ([`Timeouts`](crate::Timeouts)): the long poll is never shortened to fit the timeout
+//! (each poll is a billed operation), the timeout is the margin beyond it.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -18,7 +21,7 @@ use tokio::time::Instant;
 
 use crate::broker_properties::ReceivedProperties;
 use crate::error::{self, Call, Operation};
-use crate::rest::{RestClient, REQUEST_TIMEOUT};
+use crate::rest::RestClient;
 use crate::settle::LockedMessage;
 use crate::{http_date, wire};
 
@@ -46,6 +49,9 @@ pub(crate) async fn receive(
     wait: Duration,
 ) -> Result<Vec<Delivery>> {
     let deadline = deadline_after(wait);
+    let give_up = deadline_after(
+        Duration::from_secs(whole_seconds_up(wait)).saturating_add(rest.operation_timeout()),
+    );
     let mut out = Vec::new();
     while out.len() < max.max(1) {
         let waiting = out.is_empty();
@@ -55,7 +61,12 @@ pub(crate) async fn receive(
             0
         };
         let polled_at = Instant::now();
-        match peek_lock(rest, source, timeout).await {
+        let limit = (Duration::from_secs(timeout) + rest.operation_timeout())
+            .min(give_up.saturating_duration_since(polled_at));
+        if limit.is_zero() {
+            break;
+        }
+        match peek_lock(rest, source, timeout, limit).await {
             Ok(Some(delivery)) => out.push(delivery),
             Ok(None) if waiting && timeout > 0 && Instant::now() < deadline => {
                 // An answer before the poll's time is up must not turn into a burst of polls.
@@ -76,11 +87,13 @@ pub(crate) async fn receive(
     Ok(out)
 }
 
-/// One peek-lock waiting up to `timeout` seconds; `None` when no message came.
+/// One peek-lock waiting up to `timeout` seconds, the call bounded by `limit`; `None` when
+/// no message came.
 async fn peek_lock(
     rest: &Arc<RestClient>,
     source: &Source,
     timeout: u64,
+    limit: Duration,
 ) -> Result<Option<Delivery>> {
     let target = source.to_string();
     let call = Call {
@@ -94,7 +107,6 @@ async fn peek_lock(
         &format!("{path}/messages/head"),
         &format!("timeout={timeout}"),
     );
-    let limit = Duration::from_secs(timeout) + REQUEST_TIMEOUT;
     let response = rest.send(request, call, limit).await?;
     if response.status() == StatusCode::NO_CONTENT {
         return Ok(None);

@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use courier_core::config::AzureConfig;
 use courier_core::{Error, Result};
 use reqwest::{Method, RequestBuilder, Response};
 use url::Url;
@@ -12,10 +13,53 @@ use url::Url;
 use crate::connection::{fresh_token, ConnectionString};
 use crate::error::{self, Call};
 
-/// Longest a REST call may take beyond its long-poll wait.
-pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long to wait for a connection.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long Service Bus REST calls may take (`[azure] operation_timeout_secs`,
+/// `connect_timeout_secs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Longest one call may take; a receive's call may take its long poll plus this (the
+    /// service holds the request for the poll, so the poll is never shortened to fit).
+    pub operation: Duration,
+    /// Longest opening a connection may take (never more than `operation`).
+    pub connect: Duration,
+}
+
+impl Default for Timeouts {
+    /// 30 s per call, 10 s to connect.
+    fn default() -> Self {
+        Timeouts {
+            operation: Duration::from_secs(30),
+            connect: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Timeouts {
+    /// The timeouts `config` sets, defaults for the rest; zero is refused (every call
+    /// would fail).
+    pub fn from_config(config: &AzureConfig) -> Result<Self> {
+        let default = Timeouts::default();
+        let secs = |value: Option<u64>, name: &str, default: Duration| match value {
+            None => Ok(default),
+            Some(0) => Err(Error::invalid_config(format!(
+                "[azure] {name} must be above 0 seconds"
+            ))),
+            Some(n) => Ok(Duration::from_secs(n)),
+        };
+        Ok(Timeouts {
+            operation: secs(
+                config.operation_timeout_secs,
+                "operation_timeout_secs",
+                default.operation,
+            )?,
+            connect: secs(
+                config.connect_timeout_secs,
+                "connect_timeout_secs",
+                default.connect,
+            )?,
+        })
+    }
+}
 
 /// Signs, routes and sends Service Bus REST calls.
 #[derive(Debug)]
@@ -24,6 +68,7 @@ pub(crate) struct RestClient {
     connection: ConnectionString,
     /// Where requests go: the namespace, or the endpoint override (no trailing slash).
     base: String,
+    timeouts: Timeouts,
 }
 
 /// Whether `url` may carry SAS tokens: TLS, or plain HTTP that stays on this machine.
@@ -60,18 +105,19 @@ fn endpoint_base(endpoint: &str, allow_insecure: bool) -> Result<String> {
 
 impl RestClient {
     /// A client for the namespace of `connection`, or for `endpoint` when given (refused
-    /// when it would send tokens in clear, unless `allow_insecure`).
+    /// when it would send tokens in clear, unless `allow_insecure`), bounded by `timeouts`.
     pub(crate) fn new(
         connection: ConnectionString,
         endpoint: Option<&str>,
         allow_insecure: bool,
+        timeouts: Timeouts,
     ) -> Result<Self> {
         let base = match endpoint {
             Some(e) => endpoint_base(e, allow_insecure)?,
             None => connection.namespace_url(),
         };
         let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
+            .connect_timeout(timeouts.connect.min(timeouts.operation))
             .build()
             .map_err(|e| Error::InvalidConfig {
                 message: "cannot build the HTTP client for Service Bus".into(),
@@ -81,7 +127,13 @@ impl RestClient {
             http,
             connection,
             base,
+            timeouts,
         })
+    }
+
+    /// Longest one call may take (a receive's: beyond its long poll).
+    pub(crate) fn operation_timeout(&self) -> Duration {
+        self.timeouts.operation
     }
 
     /// The connection (its key is never shown).

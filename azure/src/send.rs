@@ -13,7 +13,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::error::{Call, Operation};
-use crate::rest::{RestClient, REQUEST_TIMEOUT};
+use crate::rest::RestClient;
 use crate::wire::{ServiceBusMessage, MAX_MESSAGE_SIZE};
 use crate::MAX_DELAY;
 
@@ -92,7 +92,7 @@ async fn send_one(
             .body(out.body.clone()),
         None => batch_request(request, &[&out], now),
     };
-    rest.send(request, call, REQUEST_TIMEOUT).await?;
+    rest.send(request, call, rest.operation_timeout()).await?;
     Ok(out.message_id)
 }
 
@@ -121,7 +121,9 @@ async fn send_chunk(
     let entries: Vec<&ServiceBusMessage> = chunk.iter().map(|(_, m)| m).collect();
     let request = rest.request(Method::POST, &format!("{entity}/messages"), "");
     let request = batch_request(request, &entries, OffsetDateTime::now_utc());
-    rest.send(request, call, REQUEST_TIMEOUT).await.map(drop)
+    rest.send(request, call, rest.operation_timeout())
+        .await
+        .map(drop)
 }
 
 /// What became of one chunk of a batch: its entries (index, message id) and the call's

@@ -10,7 +10,7 @@ use courier_core::{Error, Message, Result, Settle};
 use reqwest::Method;
 
 use crate::error::{Call, Operation};
-use crate::rest::{RestClient, REQUEST_TIMEOUT};
+use crate::rest::RestClient;
 
 /// A peek-locked message.
 pub(crate) struct LockedMessage {
@@ -50,7 +50,9 @@ impl LockedMessage {
             ))
         })?;
         let request = self.rest.request(method, path, "");
-        self.rest.send(request, call, REQUEST_TIMEOUT).await?;
+        self.rest
+            .send(request, call, self.rest.operation_timeout())
+            .await?;
         Ok(())
     }
 }

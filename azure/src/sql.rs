@@ -3,11 +3,16 @@
 //! lives in the stand-in (`courier-azure-standin`).
 //!
 //! Service Bus compares values with their types, without converting strings to numbers.
-//! courier sends an attribute that is a number in plain form as a number and everything
-//! else as a string (see [`crate::wire`]), so the translation writes each literal with the
-//! type the same text would travel as: `5` and `"5"` become `5`, `"eu"` becomes `'eu'`.
-//! A prefix escapes `%`, `_` and the escape character itself, with `ESCAPE '\'` when it
-//! needs to.
+//! courier sends every attribute as a string property under its name, and one that is a
+//! number ([`numeric_value`](courier_core::filter::numeric_value)) also as a `Double`
+//! under `courier_num_<name>`. So string conditions (exact
+//! strings, prefixes, strings `anything-but` excludes) read the string property, numeric
+//! ones (ranges, exact numbers, numbers `anything-but` excludes) the numeric shadow: a
+//! condition never meets a value of the other type, and a numeric condition on a value
+//! that is no number meets a missing property. Unknown (a missing property) is only ever
+//! where courier's matching says false, and never under a `NOT`, so the rule selects what
+//! `Filter::matches` selects. A prefix escapes `%`, `_` and the escape character itself,
+//! with `ESCAPE '\'` when it needs to.
 //!
 //! # Addressing one subscription
 //!
@@ -25,7 +30,7 @@
 
 use courier_core::filter::{Condition, Filter, Literal};
 
-use crate::properties::is_plain_number;
+use crate::properties::numeric_name;
 
 /// The application property naming the one subscription a message is for (set only by
 /// a redrive; receivers remove it). The system property `To` is documented for such
@@ -46,16 +51,6 @@ fn number(n: f64) -> String {
     format!("{n}")
 }
 
-/// A string literal, or a number when the text is one in plain form (then it travels as
-/// a number and only a number can equal it).
-fn text_literal(s: &str) -> String {
-    if is_plain_number(s) {
-        s.to_owned()
-    } else {
-        quote(s)
-    }
-}
-
 /// `LIKE 'prefix%'`, the prefix's wildcards escaped.
 fn like_prefix(prefix: &str) -> String {
     let needs_escape = prefix.contains(['%', '_', LIKE_ESCAPE]);
@@ -74,92 +69,79 @@ fn like_prefix(prefix: &str) -> String {
     }
 }
 
-fn name(attr: &str) -> String {
-    let plain = attr
+/// A property name as SQL reads it: bracketed unless a plain identifier.
+fn name(property: &str) -> String {
+    let plain = property
         .chars()
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && attr.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        && property
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_');
     if plain {
-        attr.to_owned()
+        property.to_owned()
     } else {
-        format!("[{attr}]")
+        format!("[{property}]")
     }
 }
 
-fn condition(p: &str, c: &Condition) -> String {
-    match c {
-        Condition::Equals(s) => format!("{p} = {}", text_literal(s)),
-        Condition::EqualsNumber(n) => format!("{p} = {}", number(*n)),
-        Condition::Prefix(x) => format!("{p} {}", like_prefix(x)),
-        Condition::AnythingBut(list) => format!(
-            "{p} NOT IN ({})",
-            list.iter()
-                .map(|l| match l {
-                    Literal::Str(s) => text_literal(s),
-                    Literal::Num(n) => number(*n),
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
+fn list(items: &[String]) -> String {
+    items.join(", ")
+}
+
+/// `anything-but` values: present, not one of the strings, and either no number or not
+/// one of the numbers (a value that is no number equals no number).
+fn anything_but(text: &str, numeric: &str, literals: &[Literal]) -> String {
+    let strings: Vec<String> = literals
+        .iter()
+        .filter_map(|l| match l {
+            Literal::Str(s) => Some(quote(s)),
+            Literal::Num(_) => None,
+        })
+        .collect();
+    let numbers: Vec<String> = literals
+        .iter()
+        .filter_map(|l| match l {
+            Literal::Num(n) => Some(number(*n)),
+            Literal::Str(_) => None,
+        })
+        .collect();
+    let not_a_number = || {
+        format!(
+            "({numeric} IS NULL OR {numeric} NOT IN ({}))",
+            list(&numbers)
+        )
+    };
+    match (strings.is_empty(), numbers.is_empty()) {
+        (false, true) => format!("{text} NOT IN ({})", list(&strings)),
+        (true, _) => format!("({text} IS NOT NULL AND {})", not_a_number()),
+        (false, false) => format!(
+            "({text} NOT IN ({}) AND {})",
+            list(&strings),
+            not_a_number()
         ),
-        Condition::AnythingButPrefix(x) => format!("{p} NOT {}", like_prefix(x)),
+    }
+}
+
+/// One condition; `text` is the attribute's string property, `numeric` its shadow.
+fn condition(text: &str, numeric: &str, c: &Condition) -> String {
+    match c {
+        Condition::Equals(s) => format!("{text} = {}", quote(s)),
+        Condition::EqualsNumber(n) => format!("{numeric} = {}", number(*n)),
+        Condition::Prefix(x) => format!("{text} {}", like_prefix(x)),
+        Condition::AnythingBut(literals) => anything_but(text, numeric, literals),
+        Condition::AnythingButPrefix(x) => format!("{text} NOT {}", like_prefix(x)),
         Condition::Numeric(bounds) => format!(
             "({})",
             bounds
                 .iter()
-                .map(|(op, n)| format!("{p} {} {}", op.as_str(), number(*n)))
+                .map(|(op, n)| format!("{numeric} {} {}", op.as_str(), number(*n)))
                 .collect::<Vec<_>>()
                 .join(" AND ")
         ),
-        Condition::Exists(true) => format!("EXISTS({p})"),
-        Condition::Exists(false) => format!("NOT EXISTS({p})"),
+        Condition::Exists(true) => format!("EXISTS({text})"),
+        Condition::Exists(false) => format!("NOT EXISTS({text})"),
     }
-}
-
-/// The type a condition compares an attribute with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Compared {
-    Number,
-    Text,
-}
-
-fn literal_type(text: &str) -> Compared {
-    if is_plain_number(text) {
-        Compared::Number
-    } else {
-        Compared::Text
-    }
-}
-
-fn compared(c: &Condition) -> Vec<Compared> {
-    match c {
-        Condition::Equals(s) => vec![literal_type(s)],
-        Condition::EqualsNumber(_) | Condition::Numeric(_) => vec![Compared::Number],
-        Condition::Prefix(_) | Condition::AnythingButPrefix(_) => vec![Compared::Text],
-        Condition::AnythingBut(list) => list
-            .iter()
-            .map(|l| match l {
-                Literal::Str(s) => literal_type(s),
-                Literal::Num(_) => Compared::Number,
-            })
-            .collect(),
-        Condition::Exists(_) => Vec::new(),
-    }
-}
-
-/// Refuses a filter that compares one attribute with both numbers and strings: Service
-/// Bus never compares a number with a string (the filter fails to evaluate), so one of
-/// the two would fail for every message that has the attribute.
-pub fn check(filter: &Filter) -> Result<(), String> {
-    for (attr, conditions) in &filter.conditions {
-        let types: Vec<Compared> = conditions.iter().flat_map(compared).collect();
-        if types.contains(&Compared::Number) && types.contains(&Compared::Text) {
-            return Err(format!(
-                "the conditions on '{attr}' compare it with numbers and with strings; Service Bus compares values of one type (a value that is a number in plain form travels as a number), so keep each attribute's conditions to one type"
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// The SQL filter for a courier filter: keys AND-ed, a key's conditions OR-ed.
@@ -168,8 +150,12 @@ pub fn to_sql(filter: &Filter) -> String {
         .conditions
         .iter()
         .map(|(attr, conditions)| {
-            let p = name(attr);
-            let parts: Vec<String> = conditions.iter().map(|c| condition(&p, c)).collect();
+            let text = name(attr);
+            let numeric = name(&numeric_name(attr));
+            let parts: Vec<String> = conditions
+                .iter()
+                .map(|c| condition(&text, &numeric, c))
+                .collect();
             format!("({})", parts.join(" OR "))
         })
         .collect::<Vec<_>>()
@@ -217,19 +203,22 @@ mod tests {
                 "amount": [{"numeric": [">=", 100, "<", 1000]}, 5],
                 "source": [{"anything-but": ["/test", "/qa's"]}], "gift-wrap": [{"exists": false}]
             })),
-            "((amount >= 100 AND amount < 1000) OR amount = 5) AND (ce_source NOT IN ('/test', '/qa''s')) AND (ce_type = 'OrderCreated' OR ce_type = 'OrderPaid') AND (NOT EXISTS([gift-wrap])) AND (region LIKE 'eu-%')"
+            "((courier_num_amount >= 100 AND courier_num_amount < 1000) OR courier_num_amount = 5) AND (ce_source NOT IN ('/test', '/qa''s')) AND (ce_type = 'OrderCreated' OR ce_type = 'OrderPaid') AND (NOT EXISTS([gift-wrap])) AND (region LIKE 'eu-%')"
         );
     }
 
     #[test]
-    fn literals_have_the_type_their_text_travels_as() {
-        // A plain number travels as an Int64/Double ("Message Headers and Properties"),
-        // and Service Bus never equates a string with a number: the literal must be one.
+    fn strings_read_the_text_and_numbers_the_numeric_shadow() {
+        // "Subscription Rule SQL Filter Syntax": no conversion between strings and numbers,
+        // so a string literal only ever meets the string property and a number only ever
+        // the Double shadow (`IS NULL` when the value is no number).
         assert_eq!(
-            sql(
-                serde_json::json!({"code": ["42", "007", 1.5], "n": [{"anything-but": ["3", 4, "x"]}]})
-            ),
-            "(code = 42 OR code = '007' OR code = 1.5) AND (n NOT IN (3, 4, 'x'))"
+            sql(serde_json::json!({"code": ["42", "007", 1.5], "n": [{"anything-but": ["3", 4, "x"]}]})),
+            "(code = '42' OR code = '007' OR courier_num_code = 1.5) AND ((n NOT IN ('3', 'x') AND (courier_num_n IS NULL OR courier_num_n NOT IN (4))))"
+        );
+        assert_eq!(
+            sql(serde_json::json!({"gift-wrap": [{"anything-but": [5, 10]}]})),
+            "(([gift-wrap] IS NOT NULL AND ([courier_num_gift-wrap] IS NULL OR [courier_num_gift-wrap] NOT IN (5, 10))))"
         );
     }
 
@@ -247,51 +236,67 @@ mod tests {
     }
 
     /// The translation, evaluated by the stand-in's evaluator (which follows "Subscription
-    /// Rule SQL Filter Syntax": typed comparisons, unknown for missing properties) on
-    /// properties typed as courier sends them, selects what courier's own matching selects
-    /// for values of the type the conditions compare with; a value of the other type
-    /// fails the filter (the subscription dead-letters it), never matches wrongly.
+    /// Rule SQL Filter Syntax": typed comparisons with no string/number conversion, an
+    /// evaluation error for a mismatch, unknown for a missing property) on the properties
+    /// courier sends, selects exactly what courier's own matching selects, for every value
+    /// (numbers in any form, numbers next to strings, near-numbers), and never fails to
+    /// evaluate.
     #[test]
-    fn sql_on_typed_properties_selects_what_courier_selects() {
+    fn sql_on_sent_properties_selects_what_courier_selects() {
         use courier_azure_standin::sql::{PropertyValue as Typed, SqlFilter};
         use std::collections::BTreeMap;
 
-        use crate::properties::PropertyValue;
+        use crate::properties::{attribute_properties, PropertyValue};
 
-        let typed = |v: &str| match PropertyValue::of(v) {
-            PropertyValue::Integer(n) => Typed::Int(n),
-            PropertyValue::Decimal(d) => Typed::Double(d.parse().unwrap()),
-            PropertyValue::Text(s) => Typed::String(s),
+        let sent = |value: &str| -> Vec<(String, Typed)> {
+            attribute_properties("k", value)
+                .into_iter()
+                .map(|(name, v)| match v {
+                    PropertyValue::Text(s) => (name, Typed::String(s)),
+                    PropertyValue::Number(n) => (name, Typed::Double(n)),
+                })
+                .collect()
         };
         let policies = [
             serde_json::json!({"k": [{"numeric": [">=", 100, "<", 1000]}, 5]}),
+            serde_json::json!({"k": [{"numeric": ["=", 10]}]}),
             serde_json::json!({"k": ["42", 1.5]}),
             serde_json::json!({"k": ["007", "x"]}),
+            serde_json::json!({"k": ["5", 5]}),
             serde_json::json!({"k": [{"anything-but": {"prefix": "test_"}}]}),
+            serde_json::json!({"k": [{"anything-but": {"prefix": "te"}}]}),
             serde_json::json!({"k": [{"prefix": "50%"}]}),
+            serde_json::json!({"k": [{"prefix": "5"}]}),
             serde_json::json!({"k": [{"anything-but": [3, 4.5]}]}),
+            serde_json::json!({"k": [{"anything-but": 5}]}),
             serde_json::json!({"k": [{"anything-but": ["/test", "/qa's"]}]}),
+            serde_json::json!({"k": [{"anything-but": ["5", 10, "eu"]}]}),
             serde_json::json!({"k": [{"exists": true}]}),
             serde_json::json!({"k": [{"exists": false}]}),
+            serde_json::json!({"k": [{"prefix": "e"}, {"numeric": ["<", 0]}]}),
         ];
         let values = [
-            "150", "5", "1000", "99.5", "42", "1.5", "3", "4.5", "-0.25", "007", "x", "tests-eu",
-            "test_1", "50%off", "500", "/test", "/qa's", "1.50",
+            "150", "5", "55", "5.0", "05", "+5", " 5", "5e0", "1000", "99.5", "42", "1.5", "3",
+            "4.5", "-0.25", "-3", "0", "-0", "007", "x", "eu", "tests-eu", "test_1", "te",
+            "50%off", "500", "/test", "/qa's", "1.50", "10", "1e1", "inf", "-inf", "NaN", "",
         ];
         for policy in policies {
             let filter =
                 Filter::from_policy(&serde_json::from_value(policy.clone()).unwrap()).unwrap();
-            check(&filter).unwrap();
             let sql = SqlFilter::parse(&to_sql(&filter)).unwrap();
-            let types: Vec<Compared> = filter.conditions["k"].iter().flat_map(compared).collect();
             for value in values {
-                let evaluated = sql.evaluate_properties(&[("k", typed(value))]);
+                let properties = sent(value);
+                let borrowed: Vec<(&str, Typed)> = properties
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.clone()))
+                    .collect();
+                let evaluated = sql.evaluate_properties(&borrowed);
                 let courier = filter.matches(&BTreeMap::from([("k".to_owned(), value.to_owned())]));
-                if types.iter().all(|t| *t == literal_type(value)) {
-                    assert_eq!(evaluated, Ok(Some(courier)), "{policy} on {value:?}");
-                } else {
-                    assert!(evaluated.is_err(), "{policy} on {value:?}: {evaluated:?}");
-                }
+                assert_eq!(
+                    evaluated.map(|v| v == Some(true)),
+                    Ok(courier),
+                    "{policy} on {value:?}"
+                );
             }
             let absent = sql.evaluate_properties(&[]);
             let courier = filter.matches(&BTreeMap::new());
@@ -301,9 +306,6 @@ mod tests {
                 "{policy} without k"
             );
         }
-        let mixed = serde_json::json!({"code": ["42", "007"]});
-        let e = check(&Filter::from_policy(&serde_json::from_value(mixed).unwrap()).unwrap());
-        assert!(e.unwrap_err().contains("'code'"));
     }
 
     /// A redrive reaches its one subscription: "Subscription Rule SQL Filter Syntax"

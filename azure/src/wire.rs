@@ -1,9 +1,10 @@
 //! How a courier [`Message`] travels over the Service Bus REST protocol.
 //!
-//! - **Attributes** are custom properties ("Message Headers and Properties"), typed: a
-//!   number in plain form travels as a number, anything else as a string (see
-//!   [`is_plain_number`](crate::properties::is_plain_number)), so that subscription SQL
-//!   filters compare what was meant. A single message carries them as headers, a quoted
+//! - **Attributes** are custom properties ("Message Headers and Properties"): each one a
+//!   string under its name, and one that is a number also a `Double` under
+//!   `courier_num_<name>` (its numeric shadow), so that subscription SQL filters compare
+//!   strings with strings and numbers with numbers, whatever the values look like; a
+//!   receiver removes the shadows. A single message carries them as headers, a quoted
 //!   string's content taken as is; a value a header cannot carry (not ASCII) makes the
 //!   message travel as a one-message batch, whose JSON carries any string.
 //! - **Metadata** the REST protocol has no place for (the content type: "Send Message
@@ -33,7 +34,9 @@ use time::OffsetDateTime;
 
 use crate::broker_properties::{ascii_json, ReceivedProperties};
 use crate::http_date;
-use crate::properties::{read_header, PropertyValue};
+use crate::properties::{
+    attribute_properties, is_numeric_shadow, read_header, PropertyValue, NUMERIC_PREFIX,
+};
 use crate::sql::{self, ADDRESS_PROPERTY};
 
 /// The property holding the exact attributes and metadata.
@@ -115,6 +118,11 @@ fn check_names(m: &Message) -> Result<()> {
                 "attribute name '{name}' is the property courier addresses redriven messages with"
             )));
         }
+        if is_numeric_shadow(name) {
+            return Err(Error::invalid_input(format!(
+                "attribute name '{name}' starts with '{NUMERIC_PREFIX}', which courier reserves for the numeric copies of attributes that filters compare as numbers"
+            )));
+        }
         if let Some(other) = seen.insert(name.to_ascii_lowercase(), name) {
             return Err(Error::invalid_input(format!(
                 "attributes '{other}' and '{name}' differ only in case: Service Bus property names are case-insensitive"
@@ -140,7 +148,7 @@ impl ServiceBusMessage {
         let mut properties: Vec<(String, PropertyValue)> = m
             .attributes
             .iter()
-            .map(|(k, v)| (k.clone(), PropertyValue::of(v)))
+            .flat_map(|(k, v)| attribute_properties(k, v))
             .collect();
         if !pack.is_empty() {
             let packed = serde_json::to_value(&pack).map_err(|e| Error::InvalidInput {
@@ -274,6 +282,8 @@ pub(crate) fn decode(body: Vec<u8>, headers: &HeaderMap, broker: &ReceivedProper
         .collect();
     // Addressed by a redrive: for the rules, not for the handler.
     properties.remove(ADDRESS_PROPERTY);
+    // Numeric shadows of attributes: for the rules too.
+    properties.retain(|name, _| !is_numeric_shadow(name));
     // The service sets these as application properties when it dead-letters a message.
     let reason = properties
         .remove(DEAD_LETTER_REASON)

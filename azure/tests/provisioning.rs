@@ -188,3 +188,51 @@ async fn removing_a_filter_keeps_one_rule_with_the_address() {
     assert_eq!(changes, [format!("PUT {sub_path}/courier-filter")]);
     assert!(b.provision(&t).await.unwrap().is_unchanged());
 }
+
+/// A rule of the previous typed form (numeric conditions on the attribute itself, which a
+/// string property never satisfies: "Subscription Rule SQL Filter Syntax" has no
+/// conversion between strings and numbers) is drift: replaced in place by the rule that
+/// reads the numeric shadow, after which numbers match again.
+#[tokio::test]
+async fn rules_of_the_previous_typed_form_are_drift() {
+    let b = backend().await;
+    let rest = b.rest();
+    let topic = courier_core::conformance::unique("typed");
+    let mut sub = SubscriptionSpec::new(&topic, "s");
+    sub.filter = Some(
+        serde_json::from_value(serde_json::json!({"amount": [{"numeric": [">=", 100]}]})).unwrap(),
+    );
+    let t = Topology {
+        topics: vec![TopicSpec::new(&topic)],
+        subscriptions: vec![sub],
+        ..Topology::default()
+    };
+    b.provision(&t).await.unwrap();
+    let rule = format!("{topic}/subscriptions/s/rules/courier-filter");
+    let previous = "courier_to = 's' OR (courier_to IS NULL AND ((amount >= 100)))";
+    let (status, text) = rest
+        .put(&rule, &sql_rule_entry("courier-filter", previous), true)
+        .await;
+    assert_eq!(status, 200, "{text}");
+
+    let report = b.provision(&t).await.unwrap();
+    assert!(!report.is_unchanged(), "the previous form is drift");
+    let (_, xml) = rest.get(&rule).await;
+    let filter = Filter::from_policy(t.subscriptions[0].filter.as_ref().unwrap()).unwrap();
+    assert_eq!(
+        element(&xml, "SqlExpression").map(|x| x.replace("&apos;", "'").replace("&gt;", ">")),
+        Some(sql::rule_sql(Some(&filter), "s"))
+    );
+    b.publish(
+        &Destination::topic(&topic),
+        Message::new("n").with_attribute("amount", "150"),
+    )
+    .await
+    .unwrap();
+    let d = b
+        .receive_one(&Source::subscription(&topic, "s"), Duration::from_secs(5))
+        .await
+        .unwrap()
+        .expect("150 >= 100 matches the new rule");
+    d.ack().await.unwrap();
+}

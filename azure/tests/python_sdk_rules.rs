@@ -48,7 +48,7 @@ async fn microsofts_sdk_reads_the_rules_courier_provisions() {
     // The text as the README documents it, written out rather than computed.
     let expected = serde_json::json!({
         format!("{topic}/Inventory"):
-            "courier_to = 'inventory' OR (courier_to IS NULL AND ((amount >= 100)) AND (ce_type = 'OrderCreated'))",
+            "courier_to = 'inventory' OR (courier_to IS NULL AND ((courier_num_amount >= 100)) AND (ce_type = 'OrderCreated'))",
         format!("{topic}/audit"): "courier_to = 'audit' OR courier_to IS NULL",
     });
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../azure-standin/tests/sdk");

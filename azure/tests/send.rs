@@ -102,8 +102,12 @@ async fn single_and_batch_sends_make_the_same_message() {
     );
     let (headers, _, _) = &seen["single"];
     assert!(headers.contains_key("courier"), "{headers:?}");
-    assert_eq!(headers["amount"], "150", "a number, unquoted: {headers:?}");
-    assert_eq!(headers["price"], "299.98", "{headers:?}");
+    assert_eq!(headers["amount"], "\"150\"", "a string: {headers:?}");
+    assert_eq!(
+        headers["courier_num_amount"], "150.0",
+        "its numeric shadow, a Double: {headers:?}"
+    );
+    assert_eq!(headers["courier_num_price"], "299.98", "{headers:?}");
     assert_eq!(
         headers["quote"], r#""say "hi" \o/""#,
         "quoted, content as is"
@@ -170,11 +174,11 @@ async fn throttling_is_transient_and_says_when_to_retry() {
     }
 }
 
-/// Issue 11, defect 1: values that are numbers travel as numbers ("Message Headers and
-/// Properties": an unquoted integer is an Int64, a floating-point number a Double), so a
+/// Issue 11, defect 1: values that are numbers also travel as numbers (a Double shadow;
+/// "Message Headers and Properties": an unquoted floating-point number is a Double), so a
 /// numeric filter ("Subscription Rule SQL Filter Syntax") compares numbers and matches,
-/// instead of failing on a string and dead-lettering; a string that looks like a number
-/// but is not one in plain form (`007`) stays a string.
+/// instead of failing on a string and dead-lettering; string conditions still compare
+/// the text (`007` equals `"007"` only).
 #[tokio::test]
 async fn numeric_filters_match_numbers() {
     let b = backend().await;
@@ -215,28 +219,129 @@ async fn numeric_filters_match_numbers() {
     );
 }
 
-/// A filter that compares one attribute with numbers and with strings cannot work on
-/// Service Bus (a number never equals a string; the filter fails): refused, named.
+/// Whatever an attribute's value looks like, a Service Bus subscription selects what
+/// courier's own matching (the memory broker) selects: string conditions on values that
+/// look like numbers, numeric conditions on values that do not, and one attribute compared
+/// with numbers and strings at once. "Subscription Rule SQL Filter Syntax" has no
+/// conversion between strings and numbers (a mismatch is a `FilterException`, and the
+/// message is dead-lettered), so nothing may reach a dead-letter queue either.
 #[tokio::test]
-async fn a_filter_mixing_numbers_and_strings_on_one_attribute_is_refused() {
+async fn filters_select_what_memory_selects_whatever_the_values_look_like() {
+    use courier_core::filter::Filter;
+    use courier_core::topology::{SubscriptionSpec, TopicSpec};
+
     let b = backend().await;
-    let topic = courier_core::conformance::unique("mixed");
-    let mut sub = courier_core::topology::SubscriptionSpec::new(&topic, "s");
-    sub.filter = Some(serde_json::from_value(serde_json::json!({"code": ["007", 42]})).unwrap());
-    let err = courier_core::Broker::provision(
-        &*b,
-        &courier_core::Topology {
-            topics: vec![courier_core::topology::TopicSpec::new(&topic)],
-            subscriptions: vec![sub],
-            ..Default::default()
-        },
+    let topic = courier_core::conformance::unique("types");
+    let policies = [
+        (
+            "not-te",
+            serde_json::json!({"region": [{"anything-but": {"prefix": "te"}}]}),
+        ),
+        (
+            "not-5",
+            serde_json::json!({"region": [{"anything-but": 5}]}),
+        ),
+        ("prefix-5", serde_json::json!({"region": [{"prefix": "5"}]})),
+        ("mixed", serde_json::json!({"code": ["007", 42]})),
+        (
+            "range",
+            serde_json::json!({"code": [{"numeric": [">", 5]}]}),
+        ),
+    ];
+    let subscriptions = policies
+        .iter()
+        .map(|(name, policy)| {
+            let mut s = SubscriptionSpec::new(&topic, *name);
+            s.filter = Some(serde_json::from_value(policy.clone()).unwrap());
+            s
+        })
+        .collect();
+    b.provisioned(courier_core::Topology {
+        topics: vec![TopicSpec::new(&topic)],
+        subscriptions,
+        ..Default::default()
+    })
+    .await;
+    let messages = [("5", "42"), ("eu", "007"), ("55", "7"), ("te", "x")];
+    let message = |(region, code): (&str, &str), how: &str| {
+        Message::new(format!("{region}/{code}/{how}"))
+            .with_attribute("region", region)
+            .with_attribute("code", code)
+    };
+    for m in messages {
+        b.publish(&Destination::topic(&topic), message(m, "single"))
+            .await
+            .unwrap();
+    }
+    b.publish_batch(
+        &Destination::topic(&topic),
+        messages.iter().map(|m| message(*m, "batch")).collect(),
     )
     .await
-    .unwrap_err();
-    assert!(
-        matches!(err, Error::Unsupported { .. }) && err.to_string().contains("'code'"),
-        "{err}"
-    );
+    .unwrap();
+    for (name, policy) in &policies {
+        let filter = Filter::from_policy(&serde_json::from_value(policy.clone()).unwrap()).unwrap();
+        let mut expected: Vec<String> = Vec::new();
+        for (region, code) in messages {
+            let attributes = BTreeMap::from([
+                ("region".to_owned(), region.to_owned()),
+                ("code".to_owned(), code.to_owned()),
+            ]);
+            if filter.matches(&attributes) {
+                for how in ["batch", "single"] {
+                    expected.push(format!("{region}/{code}/{how}"));
+                }
+            }
+        }
+        expected.sort();
+        let sub = Source::subscription(&topic, *name);
+        let mut got = Vec::new();
+        while let Some(d) = b.receive_one(&sub, Duration::from_secs(2)).await.unwrap() {
+            assert!(!d
+                .message()
+                .attributes
+                .keys()
+                .any(|k| k.starts_with("courier_num_")));
+            got.push(String::from_utf8(d.message().body.clone()).unwrap());
+            d.ack().await.unwrap();
+        }
+        got.sort();
+        assert_eq!(got, expected, "subscription {name} ({policy})");
+        let dead = b
+            .receive_one(&sub.dead_letter(), Duration::from_millis(200))
+            .await
+            .unwrap();
+        assert!(
+            dead.is_none(),
+            "{name}: {:?} was dead-lettered",
+            dead.map(|d| d.message().attributes.clone())
+        );
+    }
+    // The cases the brief names, spelled out.
+    let expected_of = |name: &str| -> Vec<&str> {
+        match name {
+            "not-te" => vec!["5", "eu", "55"],
+            "not-5" => vec!["eu", "55", "te"],
+            "prefix-5" => vec!["5", "55"],
+            "mixed" => vec!["5", "eu"],
+            // `007` is the number 7 to a numeric condition.
+            _ => vec!["5", "eu", "55"],
+        }
+    };
+    for (name, policy) in &policies {
+        let filter = Filter::from_policy(&serde_json::from_value(policy.clone()).unwrap()).unwrap();
+        let selected: Vec<&str> = messages
+            .iter()
+            .filter(|(region, code)| {
+                filter.matches(&BTreeMap::from([
+                    ("region".to_owned(), (*region).to_owned()),
+                    ("code".to_owned(), (*code).to_owned()),
+                ]))
+            })
+            .map(|(region, _)| *region)
+            .collect();
+        assert_eq!(selected, expected_of(name), "memory on {name}");
+    }
 }
 
 /// Issue 10, item 4: `_` and `%` in a prefix are literal characters, so `anything-but:
@@ -337,6 +442,7 @@ fn config(endpoint: &str, allow: bool) -> AzureConfig {
         )),
         endpoint: Some(endpoint.to_owned()),
         allow_insecure_endpoint: allow,
+        ..AzureConfig::default()
     }
 }
 

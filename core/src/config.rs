@@ -15,6 +15,8 @@
 //! connection_string = "Endpoint=sb://NS.servicebus.windows.net/;SharedAccessKeyName=…;SharedAccessKey=…"
 //! endpoint = "http://127.0.0.1:9090"   # optional: send requests to a local server
 //! allow_insecure_endpoint = false       # plain http:// to a non-loopback host sends SAS tokens in clear
+//! operation_timeout_secs = 30           # a call, beyond a receive's long poll (default 30)
+//! connect_timeout_secs = 10             # opening a connection (default 10)
 //!
 //! [postgres]                   # the outbox and the durable idempotency store
 //! url = "postgres://app:…@127.0.0.1:5432/shop"
@@ -24,7 +26,9 @@
 //! `COURIER_AWS_REGION`, `COURIER_AWS_ENDPOINT_URL`, `COURIER_AWS_PROFILE`,
 //! `COURIER_AWS_OPERATION_TIMEOUT_SECS`, `COURIER_AWS_ATTEMPT_TIMEOUT_SECS`,
 //! `COURIER_AZURE_CONNECTION_STRING`, `COURIER_AZURE_ENDPOINT`,
-//! `COURIER_AZURE_ALLOW_INSECURE_ENDPOINT` (`true`/`false`), `COURIER_POSTGRES_URL`.
+//! `COURIER_AZURE_ALLOW_INSECURE_ENDPOINT` (`true`/`false`),
+//! `COURIER_AZURE_OPERATION_TIMEOUT_SECS`, `COURIER_AZURE_CONNECT_TIMEOUT_SECS`,
+//! `COURIER_POSTGRES_URL`.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -145,6 +149,14 @@ pub struct AzureConfig {
     /// default.
     #[serde(default)]
     pub allow_insecure_endpoint: bool,
+    /// Longest a Service Bus REST call may take, in seconds (the backend's default when
+    /// unset: 30). A receive's call may take its long poll plus this: the service holds
+    /// the request for the poll, so the poll is never shortened to fit. A call that takes
+    /// longer fails as a transient `Timeout`.
+    pub operation_timeout_secs: Option<u64>,
+    /// Longest opening a connection may take, in seconds (default 10; never longer than
+    /// the operation timeout in effect).
+    pub connect_timeout_secs: Option<u64>,
 }
 
 /// PostgreSQL settings (the outbox and the durable idempotency store).
@@ -187,6 +199,8 @@ const ENV_VARS: &[&str] = &[
     "COURIER_AZURE_CONNECTION_STRING",
     "COURIER_AZURE_ENDPOINT",
     "COURIER_AZURE_ALLOW_INSECURE_ENDPOINT",
+    "COURIER_AZURE_OPERATION_TIMEOUT_SECS",
+    "COURIER_AZURE_CONNECT_TIMEOUT_SECS",
     "COURIER_POSTGRES_URL",
 ];
 
@@ -289,6 +303,12 @@ impl Config {
                         }
                     }
                 }
+                "COURIER_AZURE_OPERATION_TIMEOUT_SECS" => {
+                    self.azure.operation_timeout_secs = Some(seconds(&name, &value)?)
+                }
+                "COURIER_AZURE_CONNECT_TIMEOUT_SECS" => {
+                    self.azure.connect_timeout_secs = Some(seconds(&name, &value)?)
+                }
                 "COURIER_POSTGRES_URL" => self.postgres.url = Some(Secret::new(value)),
                 // Read by the tests, the Lambda functions and the example shop, not here.
                 other
@@ -387,6 +407,35 @@ mod tests {
             c.azure.connection_string.as_ref().unwrap().expose(),
             "Endpoint=sb://x/;SharedAccessKey=abc"
         );
+    }
+
+    #[test]
+    fn azure_timeouts_from_file_and_env() {
+        let mut c = Config::from_toml(
+            "[azure]\noperation_timeout_secs = 5\nconnect_timeout_secs = 2\n",
+            "c.toml",
+        )
+        .unwrap();
+        assert_eq!(c.azure.operation_timeout_secs, Some(5));
+        assert_eq!(c.azure.connect_timeout_secs, Some(2));
+        c.apply_env([(
+            "COURIER_AZURE_OPERATION_TIMEOUT_SECS".to_owned(),
+            "7".to_owned(),
+        )])
+        .unwrap();
+        assert_eq!(c.azure.operation_timeout_secs, Some(7));
+        for bad in ["0", "-1", "soon"] {
+            let e = c
+                .apply_env([(
+                    "COURIER_AZURE_CONNECT_TIMEOUT_SECS".to_owned(),
+                    bad.to_owned(),
+                )])
+                .unwrap_err();
+            assert!(
+                e.to_string().contains("COURIER_AZURE_CONNECT_TIMEOUT_SECS"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

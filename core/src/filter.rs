@@ -69,6 +69,16 @@ impl Comparison {
     }
 }
 
+/// The number an attribute value is for numeric conditions (`numeric`, a number to
+/// equal, a number `anything-but` excludes): the text, spaces around it ignored, read as
+/// a finite number (`5`, `-0.5`, `1e3`, `+7`, `007`). Anything else, `inf` and `NaN`
+/// included, is no number: numeric conditions never hold for it, and it is never a number
+/// `anything-but` excludes. Backends that filter on the broker (Service Bus SQL) use this
+/// to decide which values their numeric conditions see.
+pub fn numeric_value(text: &str) -> Option<f64> {
+    text.trim().parse::<f64>().ok().filter(|n| n.is_finite())
+}
+
 /// A value an `anything-but` condition excludes: a string, or a number (compared by value).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Literal {
@@ -82,7 +92,7 @@ impl Literal {
     fn equals(&self, v: &str) -> bool {
         match self {
             Literal::Str(s) => s == v,
-            Literal::Num(n) => v.trim().parse::<f64>().ok() == Some(*n),
+            Literal::Num(n) => numeric_value(v) == Some(*n),
         }
     }
 
@@ -118,7 +128,7 @@ impl Condition {
         let Some(v) = value else {
             return matches!(self, Condition::Exists(false));
         };
-        let number = || v.trim().parse::<f64>().ok();
+        let number = || numeric_value(v);
         match self {
             Condition::Equals(s) => v == s,
             Condition::EqualsNumber(n) => number() == Some(*n),
@@ -388,6 +398,22 @@ mod tests {
         let f = filter(json!({"env": [{"anything-but": {"prefix": "test"}}]})).unwrap();
         assert!(f.matches(&attrs(&[("env", "prod")])));
         assert!(!f.matches(&attrs(&[("env", "test-1")])));
+    }
+
+    /// A number is finite: `inf` and `NaN` are text to numeric conditions, as SNS reads
+    /// only finite numbers as `Number` attributes ("Amazon SNS message filtering").
+    #[test]
+    fn numbers_are_finite() {
+        for (text, n) in [("5", Some(5.0)), (" +5 ", Some(5.0)), ("1e3", Some(1e3))] {
+            assert_eq!(numeric_value(text), n, "{text:?}");
+        }
+        for text in ["inf", "-infinity", "NaN", "", "5x"] {
+            assert_eq!(numeric_value(text), None, "{text:?}");
+        }
+        let f = filter(json!({"n": [{"numeric": [">", 0]}]})).unwrap();
+        assert!(!f.matches(&attrs(&[("n", "inf")])));
+        let f = filter(json!({"n": [{"anything-but": [0]}]})).unwrap();
+        assert!(f.matches(&attrs(&[("n", "NaN")])));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
 use courier_aws::AwsBroker;
-use courier_azure::{AzureBroker, ConnectionString};
+use courier_azure::{AzureBroker, ConnectionString, Timeouts};
 use courier_core::{Broker, Error, Result};
 
 /// A broker to connect to.
@@ -24,12 +24,15 @@ pub enum Target {
         /// Longest call, retries included.
         operation_timeout: Duration,
     },
-    /// Service Bus REST at `endpoint` (the stand-in, or a proxy in front of it).
+    /// Service Bus REST at `endpoint` (the stand-in, or a proxy in front of it), with
+    /// this operation timeout (`[azure] operation_timeout_secs`; also the connect timeout).
     Azure {
         /// `Endpoint=sb://…;SharedAccessKeyName=…;SharedAccessKey=…` (the stand-in's).
         connection_string: String,
         /// Base URL.
         endpoint: String,
+        /// Longest call, beyond a receive's long poll.
+        operation_timeout: Duration,
     },
 }
 
@@ -62,11 +65,15 @@ impl Target {
         }
     }
 
-    /// The stand-in `standin`.
-    pub fn standin(standin: &courier_azure_standin::StandIn) -> Target {
+    /// The stand-in `standin`, with this operation timeout.
+    pub fn standin(
+        standin: &courier_azure_standin::StandIn,
+        operation_timeout: Duration,
+    ) -> Target {
         Target::Azure {
             connection_string: standin.connection_string().expose().to_owned(),
             endpoint: standin.endpoint(),
+            operation_timeout,
         }
     }
 
@@ -116,10 +123,15 @@ impl Target {
             Target::Azure {
                 connection_string,
                 endpoint,
+                operation_timeout,
             } => vec![
                 ("FAULTS_TARGET", "azure".into()),
                 ("FAULTS_ENDPOINT", endpoint.clone()),
                 ("FAULTS_AZURE_CONNECTION_STRING", connection_string.clone()),
+                (
+                    "FAULTS_OPERATION_TIMEOUT_MS",
+                    operation_timeout.as_millis().to_string(),
+                ),
             ],
         }
     }
@@ -147,6 +159,7 @@ impl Target {
             "azure" => Ok(Target::Azure {
                 connection_string: var("FAULTS_AZURE_CONNECTION_STRING")?,
                 endpoint: var("FAULTS_ENDPOINT")?,
+                operation_timeout: millis("FAULTS_OPERATION_TIMEOUT_MS")?,
             }),
             other => Err(Error::invalid_config(format!(
                 "FAULTS_TARGET={other}: not aws or azure"
@@ -187,9 +200,18 @@ impl Target {
             Target::Azure {
                 connection_string,
                 endpoint,
+                operation_timeout,
             } => {
                 let conn = ConnectionString::parse(connection_string)?;
-                Ok(Arc::new(AzureBroker::new(conn, Some(endpoint))?))
+                let timeouts = Timeouts {
+                    operation: *operation_timeout,
+                    connect: *operation_timeout,
+                };
+                Ok(Arc::new(AzureBroker::with_timeouts(
+                    conn,
+                    Some(endpoint),
+                    timeouts,
+                )?))
             }
         }
     }

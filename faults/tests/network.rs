@@ -180,6 +180,11 @@ async fn localstack_worker_survives_resets_stalls_latency_and_outages() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn standin_worker_survives_resets_stalls_latency_and_outages() {
     let (_standin, target) = common::standin().await;
-    // The REST client's request timeout (30 s) beyond a receive's long poll (1 s).
-    worker_through_faults(target, Duration::from_secs(33)).await;
+    // A receive: its long poll (1 s) plus the operation timeout (5 s), the whole receive
+    // included; any other call: the operation timeout. 1 s more for a loaded machine.
+    worker_through_faults(
+        target,
+        Duration::from_secs(1) + common::STANDIN_OPERATION_TIMEOUT + Duration::from_secs(1),
+    )
+    .await;
 }

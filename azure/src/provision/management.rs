@@ -5,7 +5,7 @@ use courier_core::Result;
 use reqwest::Method;
 
 use crate::error::{Call, Operation};
-use crate::rest::{RestClient, REQUEST_TIMEOUT};
+use crate::rest::RestClient;
 
 const API_VERSION: &str = "api-version=2017-04";
 const ATOM_ENTRY: &str = "application/atom+xml;type=entry;charset=utf-8";
@@ -21,7 +21,10 @@ fn call(target: &str) -> Call<'_> {
 /// missing entity with an empty feed, or 404).
 pub(crate) async fn get(rest: &RestClient, path: &str, target: &str) -> Result<Option<String>> {
     let request = rest.request(Method::GET, path, API_VERSION);
-    let body = match rest.send(request, call(target), REQUEST_TIMEOUT).await {
+    let body = match rest
+        .send(request, call(target), rest.operation_timeout())
+        .await
+    {
         Ok(response) => response.text().await.unwrap_or_default(),
         Err(e) if e.is_not_found() => return Ok(None),
         Err(e) => return Err(e),
@@ -50,7 +53,7 @@ pub(crate) async fn put(
     if update {
         request = request.header(reqwest::header::IF_MATCH, "*");
     }
-    rest.send(request, call(target), REQUEST_TIMEOUT)
+    rest.send(request, call(target), rest.operation_timeout())
         .await
         .map(drop)
 }
@@ -58,7 +61,10 @@ pub(crate) async fn put(
 /// Deletes the entity at `path`; `false` when there was none.
 pub(crate) async fn delete(rest: &RestClient, path: &str, target: &str) -> Result<bool> {
     let request = rest.request(Method::DELETE, path, API_VERSION);
-    match rest.send(request, call(target), REQUEST_TIMEOUT).await {
+    match rest
+        .send(request, call(target), rest.operation_timeout())
+        .await
+    {
         Ok(_) => Ok(true),
         Err(e) if e.is_not_found() => Ok(false),
         Err(e) => Err(e),

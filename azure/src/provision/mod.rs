@@ -134,21 +134,6 @@ pub(crate) async fn create_queue(rest: &RestClient, name: &str, idle_secs: u64) 
     management::put(rest, name, queue.to_entry(), false, &target).await
 }
 
-/// Refuses filters Service Bus cannot evaluate as courier means them.
-fn check_filters(t: &Topology) -> Result<()> {
-    for s in &t.subscriptions {
-        if let Some(filter) = s.parsed_filter() {
-            sql::check(filter).map_err(|why| {
-                Error::unsupported(format!(
-                    "the filter of subscription '{}/{}': {why}",
-                    s.topic, s.name
-                ))
-            })?;
-        }
-    }
-    Ok(())
-}
-
 fn refuse_fifo(t: &Topology) -> Result<()> {
     let fifo = t
         .topics
@@ -170,7 +155,6 @@ pub(crate) async fn provision(rest: &RestClient, topology: &Topology) -> Result<
     let mut topology = topology.clone();
     topology.validate("topology")?;
     refuse_fifo(&topology)?;
-    check_filters(&topology)?;
     let mut report = ProvisionReport::default();
     for topic in &topology.topics {
         ensure_entity(rest, &mut report, DescriptionKind::Topic, &topic.name, &[]).await?;

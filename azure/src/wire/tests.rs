@@ -49,8 +49,11 @@ fn events_come_back_exactly() {
     assert_eq!(round_trip(&bin), bin);
 }
 
+/// Every attribute is a string property; one that is a number also travels as a Double
+/// under `courier_num_<name>`, which numeric SQL conditions read ("Message Headers and
+/// Properties": a quoted value is a string, an unquoted floating-point number a Double).
 #[test]
-fn attributes_are_typed_properties() {
+fn attributes_are_strings_with_numeric_shadows() {
     let m = Message::new("x")
         .with_attribute("amount", "150")
         .with_attribute("price", "299.98")
@@ -58,12 +61,20 @@ fn attributes_are_typed_properties() {
         .with_attribute("quote", r#"a"b\c"#);
     let out = ServiceBusMessage::encode(&m, None).unwrap();
     let headers: BTreeMap<String, String> = out.headers(now()).unwrap().into_iter().collect();
-    assert_eq!(headers["amount"], "150");
-    assert_eq!(headers["price"], "299.98");
+    assert_eq!(headers["amount"], "\"150\"");
+    assert_eq!(headers["courier_num_amount"], "150.0");
+    assert_eq!(headers["price"], "\"299.98\"");
+    assert_eq!(headers["courier_num_price"], "299.98");
     assert_eq!(headers["zip"], "\"007\"");
+    assert_eq!(headers["courier_num_zip"], "7.0");
     assert_eq!(headers["quote"], r#""a"b\c""#);
+    assert!(!headers.contains_key("courier_num_quote"));
     let entry = out.batch_entry(now());
-    assert_eq!(entry["UserProperties"]["amount"], serde_json::json!(150));
+    assert_eq!(entry["UserProperties"]["amount"], serde_json::json!("150"));
+    assert_eq!(
+        entry["UserProperties"]["courier_num_amount"],
+        serde_json::json!(150.0)
+    );
     assert_eq!(
         entry["UserProperties"]["quote"],
         serde_json::json!(r#"a"b\c"#)
@@ -73,6 +84,9 @@ fn attributes_are_typed_properties() {
         headers[PACK_PROPERTY].trim_matches('"'),
         "the same courier property in both forms"
     );
+    let shadowing = Message::new("x").with_attribute("Courier_Num_amount", "1");
+    let e = ServiceBusMessage::encode(&shadowing, None).unwrap_err();
+    assert!(e.to_string().contains("courier_num_"), "{e}");
 }
 
 #[test]
@@ -190,8 +204,8 @@ fn limits_and_names_are_checked() {
     }
 }
 
-/// A redrive's address travels as a string property the rules read, and never reaches a
-/// handler: not in a courier message's attributes, nor in a foreign one's.
+/// A redrive's address (and a numeric shadow) travels as a property the rules read, and
+/// never reaches a handler: not in a courier message's attributes, nor in a foreign one's.
 #[test]
 fn the_address_travels_and_is_removed_on_receive() {
     let m = Message::new("x")
@@ -214,6 +228,7 @@ fn the_address_travels_and_is_removed_on_receive() {
     let mut foreign = HeaderMap::new();
     foreign.insert("courier_to", HeaderValue::from_static("\"inventory\""));
     foreign.insert("region", HeaderValue::from_static("\"eu\""));
+    foreign.insert("courier_num_n", HeaderValue::from_static("5.0"));
     let got = decode(b"x".to_vec(), &foreign, &ReceivedProperties::default());
     assert_eq!(
         got.attributes,

@@ -17,17 +17,22 @@ use tokio::process::{Child, Command};
 /// messages come back after this): the shortest lock Service Bus allows.
 pub const VISIBILITY: Duration = Duration::from_secs(5);
 
+/// The stand-in's operation timeout in the suite.
+pub const STANDIN_OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// LocalStack with timeouts short enough for a test: 3 s per attempt, 6 s per call.
 pub fn localstack() -> Target {
     Target::localstack(Duration::from_secs(3), Duration::from_secs(6))
 }
 
-/// A stand-in for this test, and the target for it.
+/// A stand-in for this test, and the target for it: 5 s per call beyond a receive's long
+/// poll (`[azure] operation_timeout_secs`), short enough for a test, long enough for a
+/// loaded 2-core machine.
 pub async fn standin() -> (courier_azure_standin::StandIn, Target) {
     let standin = courier_azure_standin::StandIn::start("127.0.0.1:0".parse().unwrap())
         .await
         .expect("the stand-in starts");
-    let target = Target::standin(&standin);
+    let target = Target::standin(&standin, STANDIN_OPERATION_TIMEOUT);
     (standin, target)
 }
 

@@ -224,16 +224,17 @@ fn fifo_queues_filters_and_sql_agree() {
     let out = check(&repo().join("infra/checks/fixtures/rich-topology.yaml"));
     assert_eq!(
         out["sql_filters"]["orders-eu-big"],
-        "((amount >= 100 AND amount < 1000) OR amount = 5) AND (ce_type = 'OrderCreated' OR ce_type = 'OrderPaid') AND (region LIKE 'eu-%')"
+        "((courier_num_amount >= 100 AND courier_num_amount < 1000) OR courier_num_amount = 5) AND (ce_type = 'OrderCreated' OR ce_type = 'OrderPaid') AND (region LIKE 'eu-%')"
     );
-    // `_` and `%` are literal in a prefix; strings in plain number form are numbers.
+    // `_` and `%` are literal in a prefix; strings compare the text, numbers the numeric
+    // shadow `courier_num_<name>`.
     assert_eq!(
         out["sql_filters"]["orders-literal"],
-        r"(code = 42 OR code = -0.5) AND (env NOT LIKE 'test\_%' ESCAPE '\') AND (score NOT IN (3, 4.5)) AND (tag LIKE '50\%\\off''s%' ESCAPE '\') AND (zip = '007' OR zip = '12.50')"
+        r"(code = '42' OR code = '-0.5') AND (env NOT LIKE 'test\_%' ESCAPE '\') AND ((score NOT IN ('3') AND (courier_num_score IS NULL OR courier_num_score NOT IN (4.5)))) AND (tag LIKE '50\%\\off''s%' ESCAPE '\') AND (([courier_num_unit-price] > 1) OR ([unit-price] IS NOT NULL AND ([courier_num_unit-price] IS NULL OR [courier_num_unit-price] NOT IN (2)))) AND (zip = '007' OR zip = '12.50')"
     );
     assert_eq!(
         out["sql_filters"]["orders-not-test"],
-        "(ce_source NOT IN ('/test', '/qa''s')) AND (env NOT LIKE 'staging%') AND (NOT EXISTS([gift-wrap])) AND (retries NOT IN (0, 7)) AND (EXISTS(vip))"
+        "(ce_source NOT IN ('/test', '/qa''s')) AND (env NOT LIKE 'staging%') AND (NOT EXISTS([gift-wrap])) AND ((retries IS NOT NULL AND (courier_num_retries IS NULL OR courier_num_retries NOT IN (0, 7)))) AND (EXISTS(vip))"
     );
     assert_eq!(out["queues"]["payments-settle"]["max_receive_count"], 10);
     // Every subscription's rule admits its own redrives (its name in lower case) and refuses
@@ -244,6 +245,6 @@ fn fifo_queues_filters_and_sql_agree() {
     );
     assert_eq!(
         out["rule_sql"]["orders-not-test"],
-        "courier_to = 'not-test' OR (courier_to IS NULL AND (ce_source NOT IN ('/test', '/qa''s')) AND (env NOT LIKE 'staging%') AND (NOT EXISTS([gift-wrap])) AND (retries NOT IN (0, 7)) AND (EXISTS(vip)))"
+        "courier_to = 'not-test' OR (courier_to IS NULL AND (ce_source NOT IN ('/test', '/qa''s')) AND (env NOT LIKE 'staging%') AND (NOT EXISTS([gift-wrap])) AND ((retries IS NOT NULL AND (courier_num_retries IS NULL OR courier_num_retries NOT IN (0, 7)))) AND (EXISTS(vip)))"
     );
 }

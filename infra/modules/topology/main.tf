@@ -62,28 +62,29 @@ locals {
     }
   }
 
-  # Service Bus compares values with their types ("Subscription Rule SQL Filter Syntax")
-  # and courier sends an attribute value that is a number in plain form as a number, so a
-  # string literal in plain number form is written as a number (courier-azure
-  # `properties::is_plain_number`: an integer of at most 18 digits without leading zeros,
-  # or a decimal of at most 15 digits without a trailing zero).
-  plain_integer = "^(0|-?[1-9][0-9]{0,17})$"
-  plain_decimal = "^-?(0|[1-9][0-9]*)\\.[0-9]*[1-9]$"
+  # Service Bus compares values with their types, with no conversion between strings and
+  # numbers ("Subscription Rule SQL Filter Syntax"). courier sends every attribute as a
+  # string property under its name and, when its value is a number, also as a Double under
+  # courier_num_<name> (courier-azure `properties`): string conditions read the first,
+  # numeric conditions (numbers, ranges, numbers anything-but excludes) the second.
+  numeric_names = {
+    for k, f in local.filters : k => {
+      for attr, _ in f : attr => can(regex("^[A-Za-z0-9_]*$", attr)) ? "courier_num_${attr}" : "[courier_num_${attr}]"
+    }
+  }
 
   # Service Bus SQL filters: keys AND-ed, a key's conditions OR-ed. Every branch guards
   # its own access with try(): HCL evaluates both sides of a conditional. A prefix's `%`,
-  # `_` and `\` are escaped, with `ESCAPE '\'` when there are any.
+  # `_` and `\` are escaped, with `ESCAPE '\'` when there are any. anything-but: present,
+  # none of the strings, and no number or none of the numbers.
   sql_filters = {
     for k, f in local.filters : k => join(" AND ", [
       for attr, conditions in f : format("(%s)", join(" OR ", [
         for c in conditions : (
           !can(keys(c)) ? (
-            startswith(jsonencode(c), "\"") ? (
-              can(regex(local.plain_integer, try(tostring(c), ""))) || (can(regex(local.plain_decimal, try(tostring(c), ""))) && length(regexall("[0-9]", try(tostring(c), ""))) <= 15)
-              ? "${local.sql_names[k][attr]} = ${try(tostring(c), "")}"
-              : "${local.sql_names[k][attr]} = '${replace(try(tostring(c), ""), "'", "''")}'"
-            )
-            : "${local.sql_names[k][attr]} = ${jsonencode(c)}"
+            startswith(jsonencode(c), "\"")
+            ? "${local.sql_names[k][attr]} = '${replace(try(tostring(c), ""), "'", "''")}'"
+            : "${local.numeric_names[k][attr]} = ${jsonencode(c)}"
           )
           : can(c.prefix) ? (
             length(regexall("[%_\\\\]", try(c.prefix, ""))) > 0
@@ -96,16 +97,26 @@ locals {
             ? "${local.sql_names[k][attr]} NOT LIKE '${replace(replace(replace(replace(try(c["anything-but"].prefix, ""), "\\", "\\\\"), "%", "\\%"), "_", "\\_"), "'", "''")}%' ESCAPE '\\'"
             : "${local.sql_names[k][attr]} NOT LIKE '${replace(try(c["anything-but"].prefix, ""), "'", "''")}%'"
           )
-          : can(c["anything-but"]) ? format("%s NOT IN (%s)", local.sql_names[k][attr], join(", ", [
-            for v in flatten([try(c["anything-but"], [])]) :
-            !startswith(jsonencode(v), "\"") ? jsonencode(v)
-            : can(regex(local.plain_integer, try(tostring(v), ""))) || (can(regex(local.plain_decimal, try(tostring(v), ""))) && length(regexall("[0-9]", try(tostring(v), ""))) <= 15)
-            ? try(tostring(v), "")
-            : "'${replace(try(tostring(v), ""), "'", "''")}'"
-          ]))
+          : can(c["anything-but"]) ? (
+            length([for v in flatten([try(c["anything-but"], [])]) : v if !startswith(jsonencode(v), "\"")]) == 0
+            ? format("%s NOT IN (%s)", local.sql_names[k][attr], join(", ", [
+              for v in flatten([try(c["anything-but"], [])]) : "'${replace(try(tostring(v), ""), "'", "''")}'"
+            ]))
+            : length([for v in flatten([try(c["anything-but"], [])]) : v if startswith(jsonencode(v), "\"")]) == 0
+            ? format("(%s IS NOT NULL AND (%s IS NULL OR %s NOT IN (%s)))",
+              local.sql_names[k][attr], local.numeric_names[k][attr], local.numeric_names[k][attr],
+              join(", ", [for v in flatten([try(c["anything-but"], [])]) : jsonencode(v)]))
+            : format("(%s NOT IN (%s) AND (%s IS NULL OR %s NOT IN (%s)))",
+              local.sql_names[k][attr],
+              join(", ", [
+                for v in flatten([try(c["anything-but"], [])]) : "'${replace(try(tostring(v), ""), "'", "''")}'" if startswith(jsonencode(v), "\"")
+              ]),
+              local.numeric_names[k][attr], local.numeric_names[k][attr],
+              join(", ", [for v in flatten([try(c["anything-but"], [])]) : jsonencode(v) if !startswith(jsonencode(v), "\"")]))
+          )
           : can(c.numeric) ? format("(%s)", join(" AND ", [
             for i in range(0, length(try(c.numeric, [])), 2) :
-            "${local.sql_names[k][attr]} ${try(c.numeric[i], "=")} ${jsonencode(try(c.numeric[i + 1], 0))}"
+            "${local.numeric_names[k][attr]} ${try(c.numeric[i], "=")} ${jsonencode(try(c.numeric[i + 1], 0))}"
           ]))
           : "1 = 0"
         )
