@@ -1,6 +1,7 @@
 //! Settling SQS deliveries: ack (batched, see [`crate::acks`]), nack and extend through
 //! ChangeMessageVisibility, dead-letter by sending a copy and then deleting.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,12 +9,12 @@ use async_trait::async_trait;
 use aws_sdk_sqs::config::http::HttpResponse;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::operation::change_message_visibility::ChangeMessageVisibilityError;
+use aws_sdk_sqs::types::MessageAttributeValue;
 use courier_core::duration::whole_seconds_up;
-use courier_core::event::attr;
 use courier_core::{Error, Message, Result, Settle, Source};
 
 use crate::entities::QueueInfo;
-use crate::{error, names, publish, AwsBroker};
+use crate::{error, names, redrive, wire, AwsBroker};
 
 /// SQS's longest visibility timeout.
 const MAX_VISIBILITY: Duration = Duration::from_secs(43_200);
@@ -29,8 +30,26 @@ pub(crate) struct SqsSettle {
     pub(crate) receipt: String,
     /// SQS's id of the message: the dedup id of its FIFO dead-letter copy.
     pub(crate) message_id: String,
-    /// The dead-letter source to move to; `None` when this is a dead-letter queue.
-    pub(crate) dead_letter_of: Option<Source>,
+    /// Where the message goes when dead-lettered; `None` when this is a dead-letter queue.
+    pub(crate) dead_letter: Option<DeadLetterTo>,
+}
+
+/// The dead-letter queue of a received message, and what its copy there is made of.
+pub(crate) struct DeadLetterTo {
+    /// The dead-letter source to move to.
+    pub(crate) source: Source,
+    /// The message as SQS delivered it.
+    pub(crate) received: Received,
+}
+
+/// A message as SQS delivered it: its body and every message attribute, `Binary` ones
+/// included, each with its data type as sent (custom suffixes such as `Binary.png` too;
+/// <https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_MessageAttributeValue.html>).
+pub(crate) struct Received {
+    /// The body text.
+    pub(crate) body: String,
+    /// Every message attribute, untouched.
+    pub(crate) attributes: HashMap<String, MessageAttributeValue>,
 }
 
 impl SqsSettle {
@@ -100,20 +119,21 @@ impl Settle for SqsSettle {
     }
 
     async fn dead_letter(&self, message: &Message, reason: &str) -> Result<()> {
-        let Some(dlq_source) = &self.dead_letter_of else {
+        let Some(to) = &self.dead_letter else {
             return Err(Error::unsupported(
                 "dead-lettering a message that is already in a dead-letter queue",
             ));
         };
-        let dlq_base = names::queue_base(dlq_source);
+        let dlq_base = names::queue_base(&to.source);
         let dlq = self
             .broker
             .entities
-            .queue(&dlq_base, &dlq_source.to_string())
+            .queue(&dlq_base, &to.source.to_string())
             .await?;
         let copy = DeadLetterCopy {
             from_base: &self.queue.base,
-            message,
+            received: &to.received,
+            group_id: message.group_id.as_deref(),
             reason,
             original_id: &self.message_id,
         };
@@ -131,8 +151,10 @@ impl Settle for SqsSettle {
 pub(crate) struct DeadLetterCopy<'a> {
     /// The base name of the queue it came from.
     pub(crate) from_base: &'a str,
-    /// The message as received.
-    pub(crate) message: &'a Message,
+    /// The message as SQS delivered it.
+    pub(crate) received: &'a Received,
+    /// FIFO: its message group.
+    pub(crate) group_id: Option<&'a str>,
     /// Why it is dead-lettered.
     pub(crate) reason: &'a str,
     /// An id of the original message that stays the same for every attempt to
@@ -142,31 +164,39 @@ pub(crate) struct DeadLetterCopy<'a> {
     pub(crate) original_id: &'a str,
 }
 
-/// Sends a copy of the message to the dead-letter queue `dlq`, with the reason and the
-/// queue it came from as attributes.
+/// Sends a copy of the message to the dead-letter queue `dlq`: its body and every
+/// attribute as SQS delivered them, with the reason, the time and the queue it came from
+/// added to courier's packed attribute (as [`crate::redrive`] does for a Lambda's
+/// messages).
 pub(crate) async fn send_dead_letter(
     broker: &AwsBroker,
     dlq: &QueueInfo,
     copy: DeadLetterCopy<'_>,
 ) -> Result<()> {
-    let mut moved = copy.message.clone();
     let reason: String = copy.reason.chars().take(MAX_REASON).collect();
-    moved
-        .attributes
-        .insert(attr::DEAD_LETTER_REASON.into(), reason);
-    moved
-        .attributes
-        .insert(attr::DEAD_LETTER_SOURCE.into(), copy.from_base.to_owned());
-    moved
-        .attributes
-        .insert(attr::DEAD_LETTERED_AT.into(), attr::dead_lettered_now());
-    moved.delay = None;
-    if dlq.fifo {
-        moved.group_id = moved.group_id.or_else(|| Some(DEAD_LETTER_GROUP.into()));
-        moved.dedup_id = Some(copy.original_id.to_owned());
-    } else {
-        moved.dedup_id = None;
+    let mut attributes = copy.received.attributes.clone();
+    match redrive::with_reason(&attributes, &reason, copy.from_base) {
+        Some(pack) => {
+            attributes.insert(wire::PACK_ATTRIBUTE.to_owned(), pack);
+        }
+        None => tracing::warn!(
+            %reason,
+            "no room for the dead-letter reason among the message's attributes; sending it without"
+        ),
     }
-    let entry = publish::queue_entry(&moved, dlq)?;
-    publish::send(broker, dlq, entry).await.map(drop)
+    let mut send = broker
+        .sqs
+        .send_message()
+        .queue_url(&dlq.url)
+        .message_body(&copy.received.body)
+        .set_message_attributes(Some(attributes).filter(|a| !a.is_empty()));
+    if dlq.fifo {
+        send = send
+            .message_group_id(copy.group_id.unwrap_or(DEAD_LETTER_GROUP))
+            .message_deduplication_id(copy.original_id);
+    }
+    send.send()
+        .await
+        .map(drop)
+        .map_err(|e| error::map("SendMessage", &dlq.describe(), e))
 }
