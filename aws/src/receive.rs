@@ -153,14 +153,19 @@ fn delivery(
     // What a dead-letter copy is made of: the body and every attribute as SQS delivered
     // them (`Binary` ones are not in the decoded message). A dead-letter queue's
     // messages go nowhere further, so nothing is kept for them.
-    let dead_letter = (!source.is_dead_letter()).then(|| DeadLetterTo {
+    let kept = (!source.is_dead_letter()).then(|| body.clone());
+    let (mut message, enveloped) = wire::decode_received(body, attrs);
+    let dead_letter = kept.map(|body| DeadLetterTo {
         source: source.dead_letter(),
-        received: Received {
-            body: body.clone(),
-            attributes: raw_attributes,
+        received: if enveloped {
+            Received::SnsEnvelope
+        } else {
+            Received::AsSent {
+                body,
+                attributes: raw_attributes,
+            }
         },
     });
-    let mut message = wire::decode(body, attrs);
     if !source.is_dead_letter() {
         // What a dead-letter queue added, on a message that SQS moved back as it was
         // (StartMessageMoveTask): history, not this delivery's (see `dead_letters`).

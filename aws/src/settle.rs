@@ -11,10 +11,11 @@ use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::operation::change_message_visibility::ChangeMessageVisibilityError;
 use aws_sdk_sqs::types::MessageAttributeValue;
 use courier_core::duration::whole_seconds_up;
+use courier_core::event::attr;
 use courier_core::{Error, Message, Result, Settle, Source};
 
 use crate::entities::QueueInfo;
-use crate::{error, names, redrive, wire, AwsBroker};
+use crate::{error, names, publish, redrive, wire, AwsBroker};
 
 /// SQS's longest visibility timeout.
 const MAX_VISIBILITY: Duration = Duration::from_secs(43_200);
@@ -42,14 +43,23 @@ pub(crate) struct DeadLetterTo {
     pub(crate) received: Received,
 }
 
-/// A message as SQS delivered it: its body and every message attribute, `Binary` ones
-/// included, each with its data type as sent (custom suffixes such as `Binary.png` too;
-/// <https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_MessageAttributeValue.html>).
-pub(crate) struct Received {
-    /// The body text.
-    pub(crate) body: String,
-    /// Every message attribute, untouched.
-    pub(crate) attributes: HashMap<String, MessageAttributeValue>,
+/// What the dead-letter copy of a received message is made of.
+pub(crate) enum Received {
+    /// The message as SQS delivered it: its body and every message attribute, `Binary`
+    /// ones included, each with its data type as sent (custom suffixes such as
+    /// `Binary.png` too;
+    /// <https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_MessageAttributeValue.html>).
+    AsSent {
+        /// The body text.
+        body: String,
+        /// Every message attribute, untouched.
+        attributes: HashMap<String, MessageAttributeValue>,
+    },
+    /// An SNS notification envelope (a subscription without raw message delivery): the
+    /// copy is the message inside it, encoded as courier publishes, so that it reads the
+    /// same from the dead-letter queue (an envelope with an attribute added would no
+    /// longer be taken for one).
+    SnsEnvelope,
 }
 
 impl SqsSettle {
@@ -132,12 +142,16 @@ impl Settle for SqsSettle {
             .await?;
         let copy = DeadLetterCopy {
             from_base: &self.queue.base,
-            received: &to.received,
-            group_id: message.group_id.as_deref(),
+            message,
             reason,
             original_id: &self.message_id,
         };
-        send_dead_letter(&self.broker, &dlq, copy).await?;
+        match &to.received {
+            Received::AsSent { body, attributes } => {
+                send_dead_letter(&self.broker, &dlq, copy, body, attributes.clone()).await?
+            }
+            Received::SnsEnvelope => send_decoded_dead_letter(&self.broker, &dlq, copy).await?,
+        }
         // Sent first, deleted second: a crash in between duplicates, never loses.
         self.broker.acks.delete(&self.queue, &self.receipt).await
     }
@@ -151,10 +165,8 @@ impl Settle for SqsSettle {
 pub(crate) struct DeadLetterCopy<'a> {
     /// The base name of the queue it came from.
     pub(crate) from_base: &'a str,
-    /// The message as SQS delivered it.
-    pub(crate) received: &'a Received,
-    /// FIFO: its message group.
-    pub(crate) group_id: Option<&'a str>,
+    /// The message as decoded.
+    pub(crate) message: &'a Message,
     /// Why it is dead-lettered.
     pub(crate) reason: &'a str,
     /// An id of the original message that stays the same for every attempt to
@@ -164,17 +176,17 @@ pub(crate) struct DeadLetterCopy<'a> {
     pub(crate) original_id: &'a str,
 }
 
-/// Sends a copy of the message to the dead-letter queue `dlq`: its body and every
-/// attribute as SQS delivered them, with the reason, the time and the queue it came from
-/// added to courier's packed attribute (as [`crate::redrive`] does for a Lambda's
-/// messages).
-pub(crate) async fn send_dead_letter(
+/// Sends a copy of the message to the dead-letter queue `dlq`: `body` and `attributes`
+/// as SQS delivered them, with the reason, the time and the queue it came from added to
+/// courier's packed attribute (as [`crate::redrive`] does for a Lambda's messages).
+async fn send_dead_letter(
     broker: &AwsBroker,
     dlq: &QueueInfo,
     copy: DeadLetterCopy<'_>,
+    body: &str,
+    mut attributes: HashMap<String, MessageAttributeValue>,
 ) -> Result<()> {
     let reason: String = copy.reason.chars().take(MAX_REASON).collect();
-    let mut attributes = copy.received.attributes.clone();
     match redrive::with_reason(&attributes, &reason, copy.from_base) {
         Some(pack) => {
             attributes.insert(wire::PACK_ATTRIBUTE.to_owned(), pack);
@@ -188,15 +200,49 @@ pub(crate) async fn send_dead_letter(
         .sqs
         .send_message()
         .queue_url(&dlq.url)
-        .message_body(&copy.received.body)
+        .message_body(body)
         .set_message_attributes(Some(attributes).filter(|a| !a.is_empty()));
     if dlq.fifo {
         send = send
-            .message_group_id(copy.group_id.unwrap_or(DEAD_LETTER_GROUP))
+            .message_group_id(
+                copy.message
+                    .group_id
+                    .as_deref()
+                    .unwrap_or(DEAD_LETTER_GROUP),
+            )
             .message_deduplication_id(copy.original_id);
     }
     send.send()
         .await
         .map(drop)
         .map_err(|e| error::map("SendMessage", &dlq.describe(), e))
+}
+
+/// Sends a copy of the decoded message to the dead-letter queue `dlq`, encoded as courier
+/// publishes, with the reason, the time and the queue it came from as attributes.
+async fn send_decoded_dead_letter(
+    broker: &AwsBroker,
+    dlq: &QueueInfo,
+    copy: DeadLetterCopy<'_>,
+) -> Result<()> {
+    let mut moved = copy.message.clone();
+    let reason: String = copy.reason.chars().take(MAX_REASON).collect();
+    moved
+        .attributes
+        .insert(attr::DEAD_LETTER_REASON.into(), reason);
+    moved
+        .attributes
+        .insert(attr::DEAD_LETTER_SOURCE.into(), copy.from_base.to_owned());
+    moved
+        .attributes
+        .insert(attr::DEAD_LETTERED_AT.into(), attr::dead_lettered_now());
+    moved.delay = None;
+    if dlq.fifo {
+        moved.group_id = moved.group_id.or_else(|| Some(DEAD_LETTER_GROUP.into()));
+        moved.dedup_id = Some(copy.original_id.to_owned());
+    } else {
+        moved.dedup_id = None;
+    }
+    let entry = publish::queue_entry(&moved, dlq)?;
+    publish::send(broker, dlq, entry).await.map(drop)
 }
