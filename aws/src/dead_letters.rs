@@ -147,6 +147,12 @@ pub(crate) async fn redrive_with_move_task(
         .await
         .map_err(MoveTask::Failed)?;
     let what = dlq_source.to_string();
+    // The newest task before ours: an ended task listed later is ours only if it started
+    // after this one (SQS's clock on both sides, so this machine's clock plays no part).
+    let earlier = newest_move_task(broker, &dlq.arn, &what)
+        .await
+        .map_err(MoveTask::Failed)?
+        .map(|t| t.started_timestamp);
     let started = broker
         .sqs
         .start_message_move_task()
@@ -171,7 +177,12 @@ pub(crate) async fn redrive_with_move_task(
             });
         }
     };
-    let task = wait_for_move_task(broker, &dlq.arn, &main.arn, &handle, &what)
+    let ours = OurTask {
+        handle: &handle,
+        destination_arn: &main.arn,
+        started_after: earlier,
+    };
+    let task = wait_for_move_task(broker, &dlq.arn, &ours, &what)
         .await
         .map_err(MoveTask::Failed)?;
     let mut report = RedriveReport {
@@ -199,40 +210,75 @@ pub(crate) async fn redrive_with_move_task(
     Ok(report)
 }
 
-/// Polls `ListMessageMoveTasks` until the task started with `handle` has ended. SQS
-/// reports a task's handle only while it runs, so an ended task is the newest one of
-/// the dead-letter queue with the same destination (only one runs at a time per queue).
+/// What tells the move task a redrive started from the others of its dead-letter queue.
+struct OurTask<'a> {
+    /// The handle `StartMessageMoveTask` answered.
+    handle: &'a str,
+    /// The queue it moves messages to.
+    destination_arn: &'a str,
+    /// The `StartedTimestamp` of the newest task listed before it was started, if any.
+    started_after: Option<i64>,
+}
+
+impl OurTask<'_> {
+    /// Whether `task` is this one. `ListMessageMoveTasks` gives a task's handle only
+    /// while it runs ("only populated for tasks that are in RUNNING status"), and a task
+    /// just started may not be listed yet, in which case the newest listed is an earlier
+    /// one: an ended task is ours only if it started after the newest one before ours
+    /// (<https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ListMessageMoveTasksResultEntry.html>).
+    fn is(&self, task: &ListMessageMoveTasksResultEntry) -> bool {
+        let same_destination = task
+            .destination_arn
+            .as_deref()
+            .is_none_or(|d| d == self.destination_arn);
+        let same_task = match task.task_handle.as_deref() {
+            Some(h) if !self.handle.is_empty() => h == self.handle,
+            _ => self
+                .started_after
+                .is_none_or(|earlier| task.started_timestamp > earlier),
+        };
+        same_destination && same_task
+    }
+}
+
+/// The newest move task of the dead-letter queue `dlq_arn`, if it has had one.
+async fn newest_move_task(
+    broker: &AwsBroker,
+    dlq_arn: &str,
+    what: &str,
+) -> Result<Option<ListMessageMoveTasksResultEntry>> {
+    let out = broker
+        .sqs
+        .list_message_move_tasks()
+        .source_arn(dlq_arn)
+        .max_results(1)
+        .send()
+        .await
+        .map_err(|e| error::map("ListMessageMoveTasks", what, e))?;
+    Ok(out.results.unwrap_or_default().into_iter().next())
+}
+
+/// Polls `ListMessageMoveTasks` until the task `ours` has ended (only one runs at a time
+/// per queue, so it is the newest one once listed).
 async fn wait_for_move_task(
     broker: &AwsBroker,
     dlq_arn: &str,
-    destination_arn: &str,
-    handle: &str,
+    ours: &OurTask<'_>,
     what: &str,
 ) -> Result<ListMessageMoveTasksResultEntry> {
     let deadline = deadline_after(MOVE_TASK_PATIENCE);
     loop {
-        let out = broker
-            .sqs
-            .list_message_move_tasks()
-            .source_arn(dlq_arn)
-            .max_results(1)
-            .send()
-            .await
-            .map_err(|e| error::map("ListMessageMoveTasks", what, e))?;
-        let newest = out.results.unwrap_or_default().into_iter().next();
-        if let Some(task) = newest {
-            let ours = task.task_handle.as_deref().is_none_or(|h| h == handle)
-                && task
-                    .destination_arn
-                    .as_deref()
-                    .is_none_or(|d| d == destination_arn);
-            if ours && task.status.as_deref() != Some("RUNNING") {
+        if let Some(task) = newest_move_task(broker, dlq_arn, what).await? {
+            if ours.is(&task) && task.status.as_deref() != Some("RUNNING") {
                 return Ok(task);
             }
         }
         if Instant::now() >= deadline {
             return Err(Error::Timeout {
-                what: format!("message move task {handle} of {what} (it goes on in SQS)"),
+                what: format!(
+                    "message move task {} of {what} (it goes on in SQS)",
+                    ours.handle
+                ),
                 after: MOVE_TASK_PATIENCE,
             });
         }

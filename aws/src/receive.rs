@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::entities::QueueInfo;
-use crate::settle::SqsSettle;
+use crate::settle::{DeadLetterTo, Received, SqsSettle};
 use crate::{error, names, wire, AwsBroker};
 
 /// Most messages one ReceiveMessage returns.
@@ -144,13 +144,28 @@ fn delivery(
     m: SqsMessage,
     locked_until: Instant,
 ) -> Delivery {
-    let attrs: HashMap<String, String> = m
-        .message_attributes
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|(k, v)| v.string_value.map(|s| (k, s)))
+    let raw_attributes = m.message_attributes.unwrap_or_default();
+    let attrs: HashMap<String, String> = raw_attributes
+        .iter()
+        .filter_map(|(k, v)| Some((k.clone(), v.string_value.clone()?)))
         .collect();
-    let mut message = wire::decode(m.body.unwrap_or_default(), attrs);
+    let body = m.body.unwrap_or_default();
+    // What a dead-letter copy is made of: the body and every attribute as SQS delivered
+    // them (`Binary` ones are not in the decoded message). A dead-letter queue's
+    // messages go nowhere further, so nothing is kept for them.
+    let kept = (!source.is_dead_letter()).then(|| body.clone());
+    let (mut message, enveloped) = wire::decode_received(body, attrs);
+    let dead_letter = kept.map(|body| DeadLetterTo {
+        source: source.dead_letter(),
+        received: if enveloped {
+            Received::SnsEnvelope
+        } else {
+            Received::AsSent {
+                body,
+                attributes: raw_attributes,
+            }
+        },
+    });
     if !source.is_dead_letter() {
         // What a dead-letter queue added, on a message that SQS moved back as it was
         // (StartMessageMoveTask): history, not this delivery's (see `dead_letters`).
@@ -185,7 +200,7 @@ fn delivery(
         queue: queue.clone(),
         receipt: m.receipt_handle.unwrap_or_default(),
         message_id,
-        dead_letter_of: (!source.is_dead_letter()).then(|| source.dead_letter()),
+        dead_letter,
     };
     Delivery::new(message, info, Box::new(settle))
 }

@@ -298,7 +298,7 @@ fn attribute_value(a: &DeliveredAttribute<'_>) -> Result<MessageAttributeValue> 
 /// The `courier` attribute with the reason and the source queue added (see [`wire`]), or
 /// `None` when there is no room: 10 attributes and none of them courier's, or a foreign
 /// attribute of that name.
-fn with_reason(
+pub(crate) fn with_reason(
     attributes: &HashMap<String, MessageAttributeValue>,
     reason: &str,
     source_queue: &str,

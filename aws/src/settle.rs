@@ -1,6 +1,7 @@
 //! Settling SQS deliveries: ack (batched, see [`crate::acks`]), nack and extend through
 //! ChangeMessageVisibility, dead-letter by sending a copy and then deleting.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,12 +9,13 @@ use async_trait::async_trait;
 use aws_sdk_sqs::config::http::HttpResponse;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::operation::change_message_visibility::ChangeMessageVisibilityError;
+use aws_sdk_sqs::types::MessageAttributeValue;
 use courier_core::duration::whole_seconds_up;
 use courier_core::event::attr;
 use courier_core::{Error, Message, Result, Settle, Source};
 
 use crate::entities::QueueInfo;
-use crate::{error, names, publish, AwsBroker};
+use crate::{error, names, publish, redrive, wire, AwsBroker};
 
 /// SQS's longest visibility timeout.
 const MAX_VISIBILITY: Duration = Duration::from_secs(43_200);
@@ -29,8 +31,35 @@ pub(crate) struct SqsSettle {
     pub(crate) receipt: String,
     /// SQS's id of the message: the dedup id of its FIFO dead-letter copy.
     pub(crate) message_id: String,
-    /// The dead-letter source to move to; `None` when this is a dead-letter queue.
-    pub(crate) dead_letter_of: Option<Source>,
+    /// Where the message goes when dead-lettered; `None` when this is a dead-letter queue.
+    pub(crate) dead_letter: Option<DeadLetterTo>,
+}
+
+/// The dead-letter queue of a received message, and what its copy there is made of.
+pub(crate) struct DeadLetterTo {
+    /// The dead-letter source to move to.
+    pub(crate) source: Source,
+    /// The message as SQS delivered it.
+    pub(crate) received: Received,
+}
+
+/// What the dead-letter copy of a received message is made of.
+pub(crate) enum Received {
+    /// The message as SQS delivered it: its body and every message attribute, `Binary`
+    /// ones included, each with its data type as sent (custom suffixes such as
+    /// `Binary.png` too;
+    /// <https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_MessageAttributeValue.html>).
+    AsSent {
+        /// The body text.
+        body: String,
+        /// Every message attribute, untouched.
+        attributes: HashMap<String, MessageAttributeValue>,
+    },
+    /// An SNS notification envelope (a subscription without raw message delivery): the
+    /// copy is the message inside it, encoded as courier publishes, so that it reads the
+    /// same from the dead-letter queue (an envelope with an attribute added would no
+    /// longer be taken for one).
+    SnsEnvelope,
 }
 
 impl SqsSettle {
@@ -100,16 +129,16 @@ impl Settle for SqsSettle {
     }
 
     async fn dead_letter(&self, message: &Message, reason: &str) -> Result<()> {
-        let Some(dlq_source) = &self.dead_letter_of else {
+        let Some(to) = &self.dead_letter else {
             return Err(Error::unsupported(
                 "dead-lettering a message that is already in a dead-letter queue",
             ));
         };
-        let dlq_base = names::queue_base(dlq_source);
+        let dlq_base = names::queue_base(&to.source);
         let dlq = self
             .broker
             .entities
-            .queue(&dlq_base, &dlq_source.to_string())
+            .queue(&dlq_base, &to.source.to_string())
             .await?;
         let copy = DeadLetterCopy {
             from_base: &self.queue.base,
@@ -117,7 +146,12 @@ impl Settle for SqsSettle {
             reason,
             original_id: &self.message_id,
         };
-        send_dead_letter(&self.broker, &dlq, copy).await?;
+        match &to.received {
+            Received::AsSent { body, attributes } => {
+                send_dead_letter(&self.broker, &dlq, copy, body, attributes.clone()).await?
+            }
+            Received::SnsEnvelope => send_decoded_dead_letter(&self.broker, &dlq, copy).await?,
+        }
         // Sent first, deleted second: a crash in between duplicates, never loses.
         self.broker.acks.delete(&self.queue, &self.receipt).await
     }
@@ -131,7 +165,7 @@ impl Settle for SqsSettle {
 pub(crate) struct DeadLetterCopy<'a> {
     /// The base name of the queue it came from.
     pub(crate) from_base: &'a str,
-    /// The message as received.
+    /// The message as decoded.
     pub(crate) message: &'a Message,
     /// Why it is dead-lettered.
     pub(crate) reason: &'a str,
@@ -142,9 +176,51 @@ pub(crate) struct DeadLetterCopy<'a> {
     pub(crate) original_id: &'a str,
 }
 
-/// Sends a copy of the message to the dead-letter queue `dlq`, with the reason and the
-/// queue it came from as attributes.
-pub(crate) async fn send_dead_letter(
+/// Sends a copy of the message to the dead-letter queue `dlq`: `body` and `attributes`
+/// as SQS delivered them, with the reason, the time and the queue it came from added to
+/// courier's packed attribute (as [`crate::redrive`] does for a Lambda's messages).
+async fn send_dead_letter(
+    broker: &AwsBroker,
+    dlq: &QueueInfo,
+    copy: DeadLetterCopy<'_>,
+    body: &str,
+    mut attributes: HashMap<String, MessageAttributeValue>,
+) -> Result<()> {
+    let reason: String = copy.reason.chars().take(MAX_REASON).collect();
+    match redrive::with_reason(&attributes, &reason, copy.from_base) {
+        Some(pack) => {
+            attributes.insert(wire::PACK_ATTRIBUTE.to_owned(), pack);
+        }
+        None => tracing::warn!(
+            %reason,
+            "no room for the dead-letter reason among the message's attributes; sending it without"
+        ),
+    }
+    let mut send = broker
+        .sqs
+        .send_message()
+        .queue_url(&dlq.url)
+        .message_body(body)
+        .set_message_attributes(Some(attributes).filter(|a| !a.is_empty()));
+    if dlq.fifo {
+        send = send
+            .message_group_id(
+                copy.message
+                    .group_id
+                    .as_deref()
+                    .unwrap_or(DEAD_LETTER_GROUP),
+            )
+            .message_deduplication_id(copy.original_id);
+    }
+    send.send()
+        .await
+        .map(drop)
+        .map_err(|e| error::map("SendMessage", &dlq.describe(), e))
+}
+
+/// Sends a copy of the decoded message to the dead-letter queue `dlq`, encoded as courier
+/// publishes, with the reason, the time and the queue it came from as attributes.
+async fn send_decoded_dead_letter(
     broker: &AwsBroker,
     dlq: &QueueInfo,
     copy: DeadLetterCopy<'_>,

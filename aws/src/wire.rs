@@ -198,9 +198,17 @@ pub fn encode(m: &Message, group_in_pack: bool) -> Result<EncodedMessage> {
 /// notification envelope (a subscription without raw delivery, or a plain SNS producer)
 /// is unwrapped into its message and attributes.
 pub fn decode(body: String, attributes: HashMap<String, String>) -> Message {
+    decode_received(body, attributes).0
+}
+
+/// [`decode`], and whether the body was an SNS notification envelope.
+pub(crate) fn decode_received(
+    body: String,
+    attributes: HashMap<String, String>,
+) -> (Message, bool) {
     if attributes.is_empty() {
         if let Some(m) = unwrap_sns_envelope(&body) {
-            return m;
+            return (m, true);
         }
     }
     let mut m = Message::default();
@@ -227,7 +235,7 @@ pub fn decode(body: String, attributes: HashMap<String, String>) -> Message {
         }
     }
     pack.unwrap_or_default().apply(&mut m, body);
-    m
+    (m, false)
 }
 
 #[derive(Deserialize)]

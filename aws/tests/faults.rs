@@ -10,11 +10,12 @@ use aws_config::retry::RetryConfig;
 use courier_aws::AwsBroker;
 use courier_core::config::AwsConfig;
 use courier_core::conformance::unique;
+use courier_core::dead_letter::RedriveOptions;
 use courier_core::topology::QueueSpec;
 use courier_core::{
     display_chain, Broker, Consumer, Destination, Error, Message, Publisher, Source, Topology,
 };
-use support::{fake_sqs, sdk_config, short_timeouts, CannedResponse};
+use support::{fake_sqs, fake_sqs_in_turn, sdk_config, short_timeouts, CannedResponse};
 
 /// How long a test waits for a call that must give up on its own: far above the
 /// timeouts the tests configure, so that only a hung call trips it.
@@ -494,4 +495,77 @@ async fn a_program_that_stops_its_worker_hides_nothing_from_the_next() {
         1,
         "the message came within 10 s, not after the 30 s visibility timeout"
     );
+}
+
+/// A move task as `ListMessageMoveTasks` lists it once it has ended: no `TaskHandle`
+/// ("only populated for tasks that are in RUNNING status"), its `StartedTimestamp` in
+/// milliseconds since the epoch
+/// (<https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ListMessageMoveTasksResultEntry.html>).
+fn ended_task(started_ms: u64, moved: u64) -> serde_json::Value {
+    serde_json::json!({
+        "SourceArn": "arn:aws:sqs:us-east-1:000000000000:q-dlq",
+        "DestinationArn": "arn:aws:sqs:us-east-1:000000000000:q",
+        "Status": "COMPLETED",
+        "StartedTimestamp": started_ms,
+        "ApproximateNumberOfMessagesMoved": moved,
+        "ApproximateNumberOfMessagesToMove": moved,
+    })
+}
+
+/// A redrive whose own move task is not listed yet when it first asks (the listing lags:
+/// an earlier redrive's ended task of 3 messages is still the newest) waits for its own
+/// task, and reports its 1 message, not the earlier task's 3.
+#[tokio::test]
+async fn a_redrive_never_reports_an_earlier_move_task_as_its_own() {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    // The earlier task started a minute ago, the new one a minute from now (a clock of
+    // SQS ahead of this machine's).
+    let (earlier, later) = (ended_task(now_ms - 60_000, 3), now_ms + 60_000);
+    let list = |results: Vec<serde_json::Value>| {
+        CannedResponse::ok(serde_json::json!({ "Results": results }))
+    };
+    let url = fake_sqs_in_turn(vec![
+        (
+            "AmazonSQS.GetQueueUrl",
+            vec![CannedResponse::ok(
+                serde_json::json!({"QueueUrl": "http://127.0.0.1:1/000000000000/q"}),
+            )],
+        ),
+        (
+            "AmazonSQS.GetQueueAttributes",
+            vec![CannedResponse::ok(serde_json::json!({"Attributes": {
+                "QueueArn": "arn:aws:sqs:us-east-1:000000000000:q",
+                "VisibilityTimeout": "30"
+            }}))],
+        ),
+        (
+            "AmazonSQS.StartMessageMoveTask",
+            vec![CannedResponse::ok(
+                serde_json::json!({"TaskHandle": "handle-of-the-new-task"}),
+            )],
+        ),
+        (
+            "AmazonSQS.ListMessageMoveTasks",
+            vec![
+                list(vec![earlier.clone()]),
+                list(vec![earlier.clone()]),
+                list(vec![earlier]),
+                list(vec![ended_task(later, 1)]),
+            ],
+        ),
+    ])
+    .await;
+    let b = broker_on(&url).await;
+    let report = tokio::time::timeout(
+        HANG,
+        b.redrive_dead_letters(&Source::queue("q"), &RedriveOptions::default()),
+    )
+    .await
+    .expect("answered")
+    .unwrap();
+    assert_eq!(report.method, "StartMessageMoveTask", "{report:?}");
+    assert_eq!((report.moved, report.failed.len()), (1, 0), "{report:?}");
 }

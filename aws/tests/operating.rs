@@ -150,6 +150,41 @@ async fn a_whole_queue_redrive_is_a_move_task() {
     );
 }
 
+/// Two whole-queue redrives in a row each report their own move task's count.
+/// `ListMessageMoveTasks` gives an ended task without its handle ("only populated for
+/// tasks that are in RUNNING status") and a task not yet started not at all
+/// (<https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ListMessageMoveTasksResultEntry.html>),
+/// so the first redrive's ended task must not be taken for the second's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn back_to_back_redrives_each_count_their_own_messages() {
+    let b = aws().await;
+    let name = fresh_queue(&b, "move-twice", false).await;
+    let src = Source::queue(&name);
+    for (round, n) in [(1, 3_usize), (2, 1)] {
+        for i in 0..n {
+            b.publish_event(&Destination::queue(&name), &Event::new("/t", "Counted", i))
+                .await
+                .unwrap();
+        }
+        for d in receive_n(&b, &src, n, Duration::from_secs(10)).await {
+            d.dead_letter("broken").await.unwrap();
+        }
+        let report = b
+            .redrive_dead_letters(&src, &RedriveOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(report.method, "StartMessageMoveTask", "{report:?}");
+        assert_eq!(
+            (report.moved, report.failed.len()),
+            (n as u64, 0),
+            "redrive {round}: {report:?}"
+        );
+        for d in receive_n(&b, &src, n, Duration::from_secs(10)).await {
+            d.ack().await.unwrap();
+        }
+    }
+}
+
 /// A FIFO message that SQS itself dead-lettered may keep its deduplication id (LocalStack
 /// does); sending it back with that id within 5 minutes of its first send would be
 /// dropped as a duplicate of it (and lost once deleted from the dead-letter queue). courier derives a new id

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -173,9 +174,23 @@ impl CannedResponse {
 /// A fake SQS endpoint answering each `X-Amz-Target` operation (e.g.
 /// `AmazonSQS.ReceiveMessage`) from `answers`; anything else gets a 500.
 pub async fn fake_sqs(answers: Vec<(&'static str, CannedResponse)>) -> String {
+    fake_sqs_in_turn(answers.into_iter().map(|(op, a)| (op, vec![a])).collect()).await
+}
+
+/// Canned answers per operation, given in turn.
+type AnswersInTurn = parking_lot::Mutex<Vec<(&'static str, VecDeque<CannedResponse>)>>;
+
+/// A fake SQS endpoint answering each operation with its answers in turn, the last one
+/// again and again; anything else gets a 500.
+pub async fn fake_sqs_in_turn(answers: Vec<(&'static str, Vec<CannedResponse>)>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let answers = Arc::new(answers);
+    let answers: Arc<AnswersInTurn> = Arc::new(parking_lot::Mutex::new(
+        answers
+            .into_iter()
+            .map(|(op, a)| (op, VecDeque::from(a)))
+            .collect(),
+    ));
     tokio::spawn(async move {
         while let Ok((socket, _)) = listener.accept().await {
             let answers = answers.clone();
@@ -187,10 +202,18 @@ pub async fn fake_sqs(answers: Vec<(&'static str, CannedResponse)>) -> String {
     url
 }
 
-async fn answer_requests(
-    mut socket: TcpStream,
-    answers: &[(&'static str, CannedResponse)],
-) -> std::io::Result<()> {
+/// The next answer to `target`, if there is one.
+fn next_answer(answers: &AnswersInTurn, target: &str) -> Option<CannedResponse> {
+    let mut answers = answers.lock();
+    let (_, queue) = answers.iter_mut().find(|(op, _)| *op == target)?;
+    if queue.len() > 1 {
+        queue.pop_front()
+    } else {
+        queue.front().cloned()
+    }
+}
+
+async fn answer_requests(mut socket: TcpStream, answers: &AnswersInTurn) -> std::io::Result<()> {
     loop {
         let Some((head, _body)) = read_request(&mut socket).await? else {
             return Ok(());
@@ -203,15 +226,11 @@ async fn answer_requests(
                     .then(|| value.trim().to_owned())
             })
             .unwrap_or_default();
-        let answer = answers
-            .iter()
-            .find(|(op, _)| *op == target)
-            .map(|(_, a)| a.clone())
-            .unwrap_or_else(|| CannedResponse {
-                status: 500,
-                headers: Vec::new(),
-                body: format!("{{\"message\":\"the fake has no answer for '{target}'\"}}"),
-            });
+        let answer = next_answer(answers, &target).unwrap_or_else(|| CannedResponse {
+            status: 500,
+            headers: Vec::new(),
+            body: format!("{{\"message\":\"the fake has no answer for '{target}'\"}}"),
+        });
         let mut out = format!(
             "HTTP/1.1 {} X\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: {}\r\n",
             answer.status,
