@@ -112,10 +112,23 @@ async fn publisher_killed_at_random(target: Target) {
     };
     let (mut kills, mut completed) = (0, 0);
     let mut run = 0;
+    // One run to its end first: how long a run takes here (the stand-in is much faster
+    // than LocalStack, and both move with the machine's load) places the kills inside
+    // the runs that follow, at 5-60% of that.
+    let calibration = Instant::now();
+    common::finished(
+        common::spawn_child(&target, &args(run)),
+        Duration::from_secs(120),
+    )
+    .await;
+    run += 1;
+    completed += 1;
+    let run_takes = (calibration.elapsed().as_millis() as u64).max(20);
     while kills + completed < PUBLISHER_RUNS {
         let mut child = common::spawn_child(&target, &args(run));
         run += 1;
-        tokio::time::sleep(Duration::from_millis(fastrand::u64(50..700))).await;
+        let kill_at = fastrand::u64(run_takes / 20..=run_takes * 6 / 10);
+        tokio::time::sleep(Duration::from_millis(kill_at)).await;
         match child.try_wait().expect("poll the child") {
             Some(status) => {
                 assert!(status.success(), "the publisher failed: {status}");
