@@ -3,8 +3,10 @@
 
 use std::collections::{HashMap, HashSet};
 
+use courier_core::duration::deadline_after;
 use courier_core::{display_chain, Destination, Error, Message, Publisher, Result};
 use futures_util::future::join_all;
+use tokio::time::Instant;
 use tokio_postgres::Client;
 
 use super::relay::RelayConfig;
@@ -87,6 +89,8 @@ pub(crate) async fn relay_batch(
         .query(&select_sql(), &[&limit])
         .await
         .map_err(|e| map("locking pending outbox rows", e))?;
+    // From the last statement: the session's idle timeout counts from there.
+    let deadline = deadline_after(config.batch_deadline());
     let mut pending = rows
         .iter()
         .map(PendingRow::from_row)
@@ -102,7 +106,7 @@ pub(crate) async fn relay_batch(
             .map_err(|e| map("ending an empty outbox batch", e))?;
         return Ok(outcome);
     }
-    let (sent, failures) = publish_in_order(&mut pending, publisher, config).await;
+    let (sent, failures) = publish_in_order(&mut pending, publisher, config, deadline).await;
     tx.execute(MARK_SENT, &[&sent])
         .await
         .map_err(|e| map("marking outbox rows sent", e))?;
@@ -171,16 +175,25 @@ fn rounds(rows: &[PendingRow]) -> Vec<Vec<usize>> {
 
 /// Publishes the rows round by round, each round one `publish_batch` per destination (all
 /// at once); once a row of a key fails, the key's later rows wait for the next batch.
-/// Returns the ids sent and the failures.
+/// No round starts after `deadline`: the rows of the rounds left stay pending, for the
+/// next batch (neither sent nor failed). Returns the ids sent and the failures.
 async fn publish_in_order(
     rows: &mut [PendingRow],
     publisher: &dyn Publisher,
     config: &RelayConfig,
+    deadline: Instant,
 ) -> (Vec<i64>, Vec<Failure>) {
     let mut sent = Vec::with_capacity(rows.len());
     let mut failures = Vec::new();
     let mut blocked: HashSet<String> = HashSet::new();
-    for round in rounds(rows) {
+    for (n, round) in rounds(rows).into_iter().enumerate() {
+        if n > 0 && Instant::now() >= deadline {
+            tracing::debug!(
+                rounds_done = n,
+                "outbox batch deadline reached; the rest stays pending for the next batch"
+            );
+            break;
+        }
         let mut calls: Vec<(Destination, Vec<usize>, Vec<Message>)> = Vec::new();
         for i in round {
             let row = &mut rows[i];

@@ -42,6 +42,28 @@ pub struct RelayConfig {
     pub cleanup_interval: Duration,
 }
 
+impl RelayConfig {
+    /// The relay session's `idle_in_transaction_session_timeout`: three publish timeouts,
+    /// at least a second, at most PostgreSQL's limit (`i32::MAX` ms). The server ends a transaction idle that long (a relay stuck
+    /// mid-batch), releasing its rows to another relay.
+    pub(crate) fn session_timeout(&self) -> Duration {
+        self.publish_timeout.saturating_mul(3).clamp(
+            Duration::from_secs(1),
+            Duration::from_millis(i32::MAX as u64),
+        )
+    }
+
+    /// How long after locking its rows a batch may start another round of publishing:
+    /// its last round (at most one `publish_timeout`) then ends at least one
+    /// `publish_timeout` before [`session_timeout`](Self::session_timeout), with time left to
+    /// mark the rows sent. No statement runs while a batch publishes, so a batch longer
+    /// than the session timeout would lose its session and publish everything again.
+    pub(crate) fn batch_deadline(&self) -> Duration {
+        self.session_timeout()
+            .saturating_sub(self.publish_timeout.saturating_mul(2))
+    }
+}
+
 impl Default for RelayConfig {
     fn default() -> Self {
         RelayConfig {
@@ -313,12 +335,7 @@ impl Relay {
         };
         // A relay that hangs mid-batch (not killed, just stuck) must not hold its rows
         // forever: the server ends the transaction, and another relay takes them.
-        let timeout_ms = self
-            .config
-            .publish_timeout
-            .as_millis()
-            .saturating_mul(2)
-            .max(1000);
+        let timeout_ms = self.config.session_timeout().as_millis();
         client
             .batch_execute(&format!(
                 "SET idle_in_transaction_session_timeout = {timeout_ms}"
@@ -396,4 +413,29 @@ async fn pending(client: &Client) -> Result<i64> {
         .await
         .map_err(|e| map("counting pending outbox rows", e))?
         .get(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_stops_starting_rounds_a_publish_timeout_before_its_session_ends() {
+        for (publish_ms, session_ms, deadline_ms) in
+            [(400, 1200, 400), (100, 1000, 800), (30_000, 90_000, 30_000)]
+        {
+            let config = RelayConfig {
+                publish_timeout: Duration::from_millis(publish_ms),
+                ..RelayConfig::default()
+            };
+            assert_eq!(config.session_timeout().as_millis(), session_ms);
+            assert_eq!(config.batch_deadline().as_millis(), deadline_ms);
+        }
+        let forever = RelayConfig {
+            publish_timeout: Duration::MAX,
+            ..RelayConfig::default()
+        };
+        assert_eq!(forever.session_timeout().as_millis(), i32::MAX as u128);
+        assert_eq!(forever.batch_deadline(), Duration::ZERO);
+    }
 }

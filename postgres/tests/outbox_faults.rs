@@ -1,0 +1,89 @@
+//! The relay against what goes wrong around it: a slow broker, rows another writer broke.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Recorder, TestDb};
+use courier_core::worker::Backoff;
+use courier_core::{Destination, Message};
+use courier_postgres::{Outbox, Relay, RelayConfig};
+
+fn quick() -> RelayConfig {
+    RelayConfig {
+        poll_interval: Duration::from_millis(50),
+        backoff: Backoff {
+            base: Duration::from_millis(1),
+            max: Duration::from_millis(5),
+            jitter: false,
+        },
+        ..RelayConfig::default()
+    }
+}
+
+async fn enqueue(t: &TestDb, destination: &Destination, key: Option<&str>, bodies: &[String]) {
+    let mut client = t.client().await;
+    for body in bodies {
+        let tx = client.transaction().await.unwrap();
+        let mut m = Message::new(body.clone());
+        m.group_id = key.map(str::to_owned);
+        Outbox::enqueue_message(&tx, destination, &m).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+}
+
+/// One hot key, a broker that takes 300 ms per call (each within `publish_timeout`): a
+/// batch of its rows is one round per row, 3 s in all, far past the session's
+/// `idle_in_transaction_session_timeout` (1 s here). The relay must stop starting rounds
+/// in time and mark what it published, not lose the session and publish the batch again
+/// forever.
+#[tokio::test]
+async fn a_slow_broker_and_a_hot_key_make_progress_without_republishing() {
+    let t = TestDb::migrated().await;
+    let d = Destination::topic("orders");
+    let bodies: Vec<String> = (0..10).map(|i| format!("k{i}")).collect();
+    enqueue(&t, &d, Some("hot"), &bodies).await;
+    let mut recorder = Recorder::new();
+    recorder.delay = Duration::from_millis(300);
+    let publisher = Arc::new(recorder);
+    let config = RelayConfig {
+        publish_timeout: Duration::from_millis(400),
+        ..quick()
+    };
+    let relay = Relay::new(t.db.clone(), publisher.clone()).config(config);
+    // A guard against the livelock, not a measure of speed: the drain needs ~3 s.
+    let drained =
+        tokio::time::timeout(Duration::from_secs(30), relay.drain(std::future::pending())).await;
+    let published = publisher.bodies();
+    let mut times: HashMap<&str, usize> = HashMap::new();
+    for b in &published {
+        *times.entry(b.as_str()).or_default() += 1;
+    }
+    let report = drained.unwrap_or_else(|_| {
+        panic!(
+            "the relay did not drain 10 rows in 30 s; it published {} times: {times:?}",
+            published.len()
+        )
+    });
+    let report = report.unwrap();
+    assert_eq!(report.published, 10, "{report}");
+    // At-least-once allows a repeat, but at most one round's worth (one row of one key).
+    assert!(
+        published.len() <= bodies.len() + 1,
+        "published {} times for {} rows: {times:?}",
+        published.len(),
+        bodies.len()
+    );
+    let first_times: Vec<&String> = {
+        let mut seen = std::collections::HashSet::new();
+        published.iter().filter(|b| seen.insert(*b)).collect()
+    };
+    assert_eq!(
+        first_times,
+        bodies.iter().collect::<Vec<_>>(),
+        "in key order"
+    );
+    t.drop().await;
+}
