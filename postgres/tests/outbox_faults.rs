@@ -87,3 +87,54 @@ async fn a_slow_broker_and_a_hot_key_make_progress_without_republishing() {
     );
     t.drop().await;
 }
+
+/// A row whose `attributes` another writer made something else than a map of strings
+/// (`UPDATE courier.outbox SET attributes = …`) is given up on its own, with the reason;
+/// the rows around it are published.
+#[tokio::test]
+async fn a_row_with_broken_attributes_is_given_up_alone() {
+    let t = TestDb::migrated().await;
+    let d = Destination::topic("orders");
+    enqueue(&t, &d, None, &["before".into()]).await;
+    let client = t.client().await;
+    client
+        .batch_execute(
+            "INSERT INTO courier.outbox (destination, body, attributes)
+             VALUES ('topic:orders', 'numbers', '{\"region\": \"eu\", \"n\": 1}'),
+                    ('topic:orders', 'array', '[\"a\"]')",
+        )
+        .await
+        .unwrap();
+    enqueue(&t, &d, None, &["after".into()]).await;
+    let publisher = Arc::new(Recorder::new());
+    let relay = Relay::new(t.db.clone(), publisher.clone()).config(quick());
+    let report = tokio::time::timeout(Duration::from_secs(30), relay.drain(std::future::pending()))
+        .await
+        .expect("the relay drains the outbox")
+        .unwrap();
+    assert_eq!(publisher.bodies(), ["before", "after"], "{report}");
+    assert_eq!(report.gave_up, 2, "{report}");
+    let failed: Vec<(String, Option<String>)> = client
+        .query(
+            "SELECT convert_from(body, 'UTF8'), last_error FROM courier.outbox
+             WHERE failed_at IS NOT NULL ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    let numbers = failed[0].1.as_deref().unwrap_or_default();
+    assert!(
+        failed[0].0 == "numbers" && numbers.contains("attributes") && numbers.contains("\"n\""),
+        "{failed:?}"
+    );
+    let array = failed[1].1.as_deref().unwrap_or_default();
+    assert!(
+        failed[1].0 == "array" && array.contains("attributes") && array.contains("array"),
+        "{failed:?}"
+    );
+    t.drop().await;
+}

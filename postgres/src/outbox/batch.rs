@@ -91,22 +91,19 @@ pub(crate) async fn relay_batch(
         .map_err(|e| map("locking pending outbox rows", e))?;
     // From the last statement: the session's idle timeout counts from there.
     let deadline = deadline_after(config.batch_deadline());
-    let mut pending = rows
-        .iter()
-        .map(PendingRow::from_row)
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| map("reading pending outbox rows", e))?;
+    let (mut pending, unreadable) = decode(&rows)?;
     let mut outcome = BatchOutcome {
-        selected: pending.len(),
+        selected: rows.len(),
         ..BatchOutcome::default()
     };
-    if pending.is_empty() {
+    if rows.is_empty() {
         tx.commit()
             .await
             .map_err(|e| map("ending an empty outbox batch", e))?;
         return Ok(outcome);
     }
-    let (sent, failures) = publish_in_order(&mut pending, publisher, config, deadline).await;
+    let (sent, mut failures) = publish_in_order(&mut pending, publisher, config, deadline).await;
+    failures.extend(unreadable);
     tx.execute(MARK_SENT, &[&sent])
         .await
         .map_err(|e| map("marking outbox rows sent", e))?;
@@ -120,6 +117,27 @@ pub(crate) async fn relay_batch(
     outcome.gave_up = failures.iter().filter(|f| f.give_up).count() as u64;
     outcome.retried = failures.len() as u64 - outcome.gave_up;
     Ok(outcome)
+}
+
+/// Decodes each row on its own: one that cannot be read (an operator's `UPDATE`, another
+/// writer) is given up alone, its error naming the problem, and the others go out.
+fn decode(rows: &[tokio_postgres::Row]) -> Result<(Vec<PendingRow>, Vec<Failure>)> {
+    let mut pending = Vec::with_capacity(rows.len());
+    let mut unreadable = Vec::new();
+    for row in rows {
+        match PendingRow::from_row(row) {
+            Ok(p) => pending.push(p),
+            Err(e) => unreadable.push(Failure {
+                id: row
+                    .try_get(0)
+                    .map_err(|e| map("reading the id of an outbox row", e))?,
+                error: display_chain(&e),
+                give_up: true,
+                attempts: row.try_get(12).unwrap_or(0),
+            }),
+        }
+    }
+    Ok((pending, unreadable))
 }
 
 async fn record_failures(
