@@ -29,7 +29,9 @@ pub struct RelayConfig {
     /// where `LISTEN` does not work; the relay then polls).
     pub listen: bool,
     /// Longest one `publish_batch` call may take; after it, its rows count as failed (they
-    /// may have been published: they are published again, never lost).
+    /// may have been published: they are published again, never lost). It also sets the
+    /// session's idle-in-transaction timeout (3 times it, at least 1 s) and how long a
+    /// batch keeps starting rounds (the rest of its rows wait for the next batch).
     pub publish_timeout: Duration,
     /// Attempts before a row that fails permanently (not transiently) is given up (kept
     /// with `failed_at` and its error). Transient failures are retried without limit.
