@@ -3,8 +3,10 @@
 
 use std::collections::{HashMap, HashSet};
 
+use courier_core::duration::deadline_after;
 use courier_core::{display_chain, Destination, Error, Message, Publisher, Result};
 use futures_util::future::join_all;
+use tokio::time::Instant;
 use tokio_postgres::Client;
 
 use super::relay::RelayConfig;
@@ -87,22 +89,21 @@ pub(crate) async fn relay_batch(
         .query(&select_sql(), &[&limit])
         .await
         .map_err(|e| map("locking pending outbox rows", e))?;
-    let mut pending = rows
-        .iter()
-        .map(PendingRow::from_row)
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| map("reading pending outbox rows", e))?;
+    // From the last statement: the session's idle timeout counts from there.
+    let deadline = deadline_after(config.batch_deadline());
+    let (mut pending, unreadable) = decode(&rows)?;
     let mut outcome = BatchOutcome {
-        selected: pending.len(),
+        selected: rows.len(),
         ..BatchOutcome::default()
     };
-    if pending.is_empty() {
+    if rows.is_empty() {
         tx.commit()
             .await
             .map_err(|e| map("ending an empty outbox batch", e))?;
         return Ok(outcome);
     }
-    let (sent, failures) = publish_in_order(&mut pending, publisher, config).await;
+    let (sent, mut failures) = publish_in_order(&mut pending, publisher, config, deadline).await;
+    failures.extend(unreadable);
     tx.execute(MARK_SENT, &[&sent])
         .await
         .map_err(|e| map("marking outbox rows sent", e))?;
@@ -116,6 +117,27 @@ pub(crate) async fn relay_batch(
     outcome.gave_up = failures.iter().filter(|f| f.give_up).count() as u64;
     outcome.retried = failures.len() as u64 - outcome.gave_up;
     Ok(outcome)
+}
+
+/// Decodes each row on its own: one that cannot be read (an operator's `UPDATE`, another
+/// writer) is given up alone, its error naming the problem, and the others go out.
+fn decode(rows: &[tokio_postgres::Row]) -> Result<(Vec<PendingRow>, Vec<Failure>)> {
+    let mut pending = Vec::with_capacity(rows.len());
+    let mut unreadable = Vec::new();
+    for row in rows {
+        match PendingRow::from_row(row) {
+            Ok(p) => pending.push(p),
+            Err(e) => unreadable.push(Failure {
+                id: row
+                    .try_get(0)
+                    .map_err(|e| map("reading the id of an outbox row", e))?,
+                error: display_chain(&e),
+                give_up: true,
+                attempts: row.try_get(12).unwrap_or(0),
+            }),
+        }
+    }
+    Ok((pending, unreadable))
 }
 
 async fn record_failures(
@@ -171,16 +193,25 @@ fn rounds(rows: &[PendingRow]) -> Vec<Vec<usize>> {
 
 /// Publishes the rows round by round, each round one `publish_batch` per destination (all
 /// at once); once a row of a key fails, the key's later rows wait for the next batch.
-/// Returns the ids sent and the failures.
+/// No round starts after `deadline`: the rows of the rounds left stay pending, for the
+/// next batch (neither sent nor failed). Returns the ids sent and the failures.
 async fn publish_in_order(
     rows: &mut [PendingRow],
     publisher: &dyn Publisher,
     config: &RelayConfig,
+    deadline: Instant,
 ) -> (Vec<i64>, Vec<Failure>) {
     let mut sent = Vec::with_capacity(rows.len());
     let mut failures = Vec::new();
     let mut blocked: HashSet<String> = HashSet::new();
-    for round in rounds(rows) {
+    for (n, round) in rounds(rows).into_iter().enumerate() {
+        if n > 0 && Instant::now() >= deadline {
+            tracing::debug!(
+                rounds_done = n,
+                "outbox batch deadline reached; the rest stays pending for the next batch"
+            );
+            break;
+        }
         let mut calls: Vec<(Destination, Vec<usize>, Vec<Message>)> = Vec::new();
         for i in round {
             let row = &mut rows[i];

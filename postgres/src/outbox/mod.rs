@@ -19,6 +19,7 @@
 mod batch;
 mod relay;
 mod row;
+mod trace;
 
 use courier_core::{Destination, Event, Message, Result};
 use serde::Serialize;
@@ -48,13 +49,16 @@ impl Outbox {
     }
 
     /// Writes `message` for `destination` in `transaction`; returns the row's id. Its
-    /// `group_id` is the ordering key.
+    /// `group_id` is the ordering key. With the `otel` feature, a message without a
+    /// `traceparent` gets the current OpenTelemetry context's, so that consumers link to
+    /// the span that enqueued it, not to the relay that published it later.
     pub async fn enqueue_message(
         transaction: &Transaction<'_>,
         destination: &Destination,
         message: &Message,
     ) -> Result<i64> {
-        let row = row::NewRow::from_message(destination, message)?;
+        let message = trace::with_current_context(message);
+        let row = row::NewRow::from_message(destination, &message)?;
         let id = transaction
             .query_one(row::INSERT, &row.params())
             .await

@@ -29,7 +29,9 @@ pub struct RelayConfig {
     /// where `LISTEN` does not work; the relay then polls).
     pub listen: bool,
     /// Longest one `publish_batch` call may take; after it, its rows count as failed (they
-    /// may have been published: they are published again, never lost).
+    /// may have been published: they are published again, never lost). It also sets the
+    /// session's idle-in-transaction timeout (3 times it, at least 1 s) and how long a
+    /// batch keeps starting rounds (the rest of its rows wait for the next batch).
     pub publish_timeout: Duration,
     /// Attempts before a row that fails permanently (not transiently) is given up (kept
     /// with `failed_at` and its error). Transient failures are retried without limit.
@@ -40,6 +42,28 @@ pub struct RelayConfig {
     pub retention: Duration,
     /// How often sent rows past their retention are deleted.
     pub cleanup_interval: Duration,
+}
+
+impl RelayConfig {
+    /// The relay session's `idle_in_transaction_session_timeout`: three publish timeouts,
+    /// at least a second, at most PostgreSQL's limit (`i32::MAX` ms). The server ends a transaction idle that long (a relay stuck
+    /// mid-batch), releasing its rows to another relay.
+    pub(crate) fn session_timeout(&self) -> Duration {
+        self.publish_timeout.saturating_mul(3).clamp(
+            Duration::from_secs(1),
+            Duration::from_millis(i32::MAX as u64),
+        )
+    }
+
+    /// How long after locking its rows a batch may start another round of publishing:
+    /// its last round (at most one `publish_timeout`) then ends at least one
+    /// `publish_timeout` before [`session_timeout`](Self::session_timeout), with time left to
+    /// mark the rows sent. No statement runs while a batch publishes, so a batch longer
+    /// than the session timeout would lose its session and publish everything again.
+    pub(crate) fn batch_deadline(&self) -> Duration {
+        self.session_timeout()
+            .saturating_sub(self.publish_timeout.saturating_mul(2))
+    }
 }
 
 impl Default for RelayConfig {
@@ -313,12 +337,7 @@ impl Relay {
         };
         // A relay that hangs mid-batch (not killed, just stuck) must not hold its rows
         // forever: the server ends the transaction, and another relay takes them.
-        let timeout_ms = self
-            .config
-            .publish_timeout
-            .as_millis()
-            .saturating_mul(2)
-            .max(1000);
+        let timeout_ms = self.config.session_timeout().as_millis();
         client
             .batch_execute(&format!(
                 "SET idle_in_transaction_session_timeout = {timeout_ms}"
@@ -396,4 +415,29 @@ async fn pending(client: &Client) -> Result<i64> {
         .await
         .map_err(|e| map("counting pending outbox rows", e))?
         .get(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_stops_starting_rounds_a_publish_timeout_before_its_session_ends() {
+        for (publish_ms, session_ms, deadline_ms) in
+            [(400, 1200, 400), (100, 1000, 800), (30_000, 90_000, 30_000)]
+        {
+            let config = RelayConfig {
+                publish_timeout: Duration::from_millis(publish_ms),
+                ..RelayConfig::default()
+            };
+            assert_eq!(config.session_timeout().as_millis(), session_ms);
+            assert_eq!(config.batch_deadline().as_millis(), deadline_ms);
+        }
+        let forever = RelayConfig {
+            publish_timeout: Duration::MAX,
+            ..RelayConfig::default()
+        };
+        assert_eq!(forever.session_timeout().as_millis(), i32::MAX as u128);
+        assert_eq!(forever.batch_deadline(), Duration::ZERO);
+    }
 }

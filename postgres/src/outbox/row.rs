@@ -79,34 +79,95 @@ pub(crate) struct PendingRow {
 }
 
 impl PendingRow {
-    pub(crate) fn from_row(row: &Row) -> std::result::Result<Self, tokio_postgres::Error> {
-        let destination: String = row.try_get(1)?;
-        let attributes: Json<BTreeMap<String, String>> = row.try_get(5)?;
-        let remaining_delay: Option<i64> = row.try_get(9)?;
-        let ttl: Option<i64> = row.try_get(10)?;
+    /// Reads a row the relay locked; a column it cannot read (a row another writer or an
+    /// operator changed) is an [`Error::InvalidInput`] naming it.
+    pub(crate) fn from_row(row: &Row) -> Result<Self> {
+        let destination: String = column(row, 1, "destination")?;
+        let attributes: Json<serde_json::Value> = column(row, 5, "attributes")?;
+        let remaining_delay: Option<i64> = column(row, 9, "delay_ms")?;
+        let ttl: Option<i64> = column(row, 10, "time_to_live_ms")?;
         let to_duration = |ms: Option<i64>| {
             ms.and_then(|ms| u64::try_from(ms).ok())
                 .filter(|ms| *ms > 0)
                 .map(Duration::from_millis)
         };
-        let key: Option<String> = row.try_get(2)?;
+        let key: Option<String> = column(row, 2, "ordering_key")?;
         Ok(PendingRow {
-            id: row.try_get(0)?,
+            id: column(row, 0, "id")?,
             destination: destination.parse(),
             key: key.clone(),
             message: Message {
-                body: row.try_get(3)?,
-                content_type: row.try_get(4)?,
-                attributes: attributes.0,
-                message_id: row.try_get(6)?,
-                correlation_id: row.try_get(7)?,
+                body: column(row, 3, "body")?,
+                content_type: column(row, 4, "content_type")?,
+                attributes: string_map(attributes.0)?,
+                message_id: column(row, 6, "message_id")?,
+                correlation_id: column(row, 7, "correlation_id")?,
                 group_id: key,
-                dedup_id: row.try_get(8)?,
+                dedup_id: column(row, 8, "dedup_id")?,
                 delay: to_duration(remaining_delay),
                 time_to_live: to_duration(ttl),
-                reply_to: row.try_get(11)?,
+                reply_to: column(row, 11, "reply_to")?,
             },
-            attempts: row.try_get(12)?,
+            attempts: column(row, 12, "attempts")?,
         })
+    }
+}
+
+fn column<'a, T: tokio_postgres::types::FromSql<'a>>(
+    row: &'a Row,
+    index: usize,
+    name: &str,
+) -> Result<T> {
+    row.try_get(index).map_err(|e| Error::InvalidInput {
+        message: format!("cannot read the outbox row's {name} column"),
+        source: Some(Box::new(e)),
+    })
+}
+
+/// The `attributes` column as message attributes: a JSON object of strings.
+fn string_map(value: serde_json::Value) -> Result<BTreeMap<String, String>> {
+    let kind = |v: &serde_json::Value| match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    };
+    let serde_json::Value::Object(object) = value else {
+        return Err(Error::invalid_input(format!(
+            "the outbox row's attributes column must be a JSON object of strings, not {}",
+            kind(&value)
+        )));
+    };
+    object
+        .into_iter()
+        .map(|(name, v)| match v {
+            serde_json::Value::String(s) => Ok((name, s)),
+            other => Err(Error::invalid_input(format!(
+                "the outbox row's attributes column must be a JSON object of strings; {name:?} is {}",
+                kind(&other)
+            ))),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributes_must_be_an_object_of_strings() {
+        let ok = string_map(serde_json::json!({"a": "1"})).unwrap();
+        assert_eq!(ok, BTreeMap::from([("a".to_owned(), "1".to_owned())]));
+        for (value, says) in [
+            (serde_json::json!({"a": "1", "n": 2}), "\"n\" is a number"),
+            (serde_json::json!(["a"]), "not an array"),
+            (serde_json::Value::Null, "not null"),
+        ] {
+            let e = string_map(value).unwrap_err();
+            assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
+            assert!(e.to_string().contains(says), "{e}");
+        }
     }
 }
