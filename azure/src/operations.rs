@@ -77,6 +77,11 @@ pub(crate) async fn resubmit(
             "resubmitting to {source}: a message goes back to a queue or subscription, not to a dead-letter queue"
         )));
     }
+    // An entity with duplicate detection would accept a copy with the first send's
+    // MessageId and drop it ("Duplicate detection"), after which the dead letter is
+    // deleted: the copy is a new message to the service (its event id, `ce_id`, is kept).
+    let mut message = message;
+    message.message_id = Some(format!("redrive-{}", uuid::Uuid::new_v4().simple()));
     match source.entity() {
         Entity::Queue(q) => send::one(rest, &Destination::queue(q), &message).await,
         Entity::Subscription { topic, name } => {

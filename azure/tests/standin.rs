@@ -204,3 +204,42 @@ async fn the_stand_in_drops_duplicates_for_entities_that_ask() {
         "the duplicate was dropped"
     );
 }
+
+/// A redrive to an entity with duplicate detection must not be dropped as a duplicate of
+/// the message's first send ("Duplicate detection": a message whose `MessageId` was seen
+/// within `DuplicateDetectionHistoryTimeWindow` is accepted and then dropped): the resent
+/// copy gets a new `MessageId`; its event id (`ce_id`) is unchanged.
+#[tokio::test]
+async fn a_redrive_to_an_entity_with_duplicate_detection_arrives() {
+    let b = backend().await;
+    let name = courier_core::conformance::unique("dedup-redrive");
+    let description = support::rest::entry(
+        "QueueDescription",
+        "<LockDuration>PT30S</LockDuration><RequiresDuplicateDetection>true</RequiresDuplicateDetection><MaxDeliveryCount>1</MaxDeliveryCount>",
+    );
+    let (status, body) = b.rest().put(&name, &description, false).await;
+    assert_eq!(status, 201, "{body}");
+    let (src, dest) = (Source::queue(&name), Destination::queue(&name));
+    let event = courier_core::Event::new("/t", "OrderCreated", serde_json::json!({"n": 1}));
+    courier_core::PublisherExt::publish_event(&*b, &dest, &event)
+        .await
+        .unwrap();
+    let d = b
+        .receive_one(&src, Duration::from_secs(2))
+        .await
+        .unwrap()
+        .expect("the message");
+    d.nack(Duration::ZERO).await.unwrap(); // MaxDeliveryCount 1: to the dead-letter queue
+    let report = b
+        .redrive_dead_letters(&src, &courier_core::RedriveOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.moved, 1, "{report:?}");
+    let back = b
+        .receive_one(&src, Duration::from_secs(2))
+        .await
+        .unwrap()
+        .expect("the redriven message arrives, not dropped as a duplicate");
+    assert_eq!(back.event_id().as_deref(), Some(event.id.as_str()));
+    back.ack().await.unwrap();
+}

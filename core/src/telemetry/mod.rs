@@ -42,6 +42,16 @@ use opentelemetry::{global, InstrumentationScope};
 use crate::error::Error;
 
 pub use entity::system_of;
+
+/// Writes the span current now as `message`'s creation context (`traceparent`, and
+/// `tracestate` when it has one), unless the message already has a `traceparent` or no
+/// span is current: for code that writes a message now and publishes it later (the
+/// transactional outbox), so that consumers link to the writer, not the publisher.
+pub fn inject_current_context(message: &mut crate::Message) {
+    use opentelemetry::trace::TraceContextExt;
+    let current = opentelemetry::Context::current();
+    trace_context::inject_if_absent(message, current.span().span_context());
+}
 pub use instrumented::Instrumented;
 pub use process::Consumption;
 pub(crate) use process::ProcessTelemetry;

@@ -105,14 +105,14 @@ locals {
             : length([for v in flatten([try(c["anything-but"], [])]) : v if startswith(jsonencode(v), "\"")]) == 0
             ? format("(%s IS NOT NULL AND (%s IS NULL OR %s NOT IN (%s)))",
               local.sql_names[k][attr], local.numeric_names[k][attr], local.numeric_names[k][attr],
-              join(", ", [for v in flatten([try(c["anything-but"], [])]) : jsonencode(v)]))
+            join(", ", [for v in flatten([try(c["anything-but"], [])]) : jsonencode(v)]))
             : format("(%s NOT IN (%s) AND (%s IS NULL OR %s NOT IN (%s)))",
               local.sql_names[k][attr],
               join(", ", [
                 for v in flatten([try(c["anything-but"], [])]) : "'${replace(try(tostring(v), ""), "'", "''")}'" if startswith(jsonencode(v), "\"")
               ]),
               local.numeric_names[k][attr], local.numeric_names[k][attr],
-              join(", ", [for v in flatten([try(c["anything-but"], [])]) : jsonencode(v) if !startswith(jsonencode(v), "\"")]))
+            join(", ", [for v in flatten([try(c["anything-but"], [])]) : jsonencode(v) if !startswith(jsonencode(v), "\"")]))
           )
           : can(c.numeric) ? format("(%s)", join(" AND ", [
             for i in range(0, length(try(c.numeric, [])), 2) :

@@ -13,34 +13,12 @@ use courier_core::Message;
 /// span is current.
 #[cfg(feature = "otel")]
 pub(crate) fn with_current_context(message: &Message) -> Cow<'_, Message> {
-    use courier_core::event::attr;
-    use opentelemetry::trace::TraceContextExt;
-
-    if message.attributes.contains_key(attr::TRACEPARENT) {
+    let mut with_context = message.clone();
+    courier_core::telemetry::inject_current_context(&mut with_context);
+    if with_context.attributes.len() == message.attributes.len() {
         return Cow::Borrowed(message);
     }
-    let current = opentelemetry::Context::current();
-    let context = current.span().span_context().clone();
-    if !context.is_valid() {
-        return Cow::Borrowed(message);
-    }
-    let mut message = message.clone();
-    message.attributes.insert(
-        attr::TRACEPARENT.to_owned(),
-        format!(
-            "00-{}-{}-{:02x}",
-            context.trace_id(),
-            context.span_id(),
-            context.trace_flags().to_u8()
-        ),
-    );
-    let state = context.trace_state().header();
-    if !state.is_empty() {
-        message
-            .attributes
-            .insert(attr::TRACESTATE.to_owned(), state);
-    }
-    Cow::Owned(message)
+    Cow::Owned(with_context)
 }
 
 /// Without the `otel` feature there is no current trace context: `message` as it is.
