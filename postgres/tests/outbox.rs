@@ -5,37 +5,12 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Recorder, TestDb};
+use common::{enqueue, quick, Recorder, TestDb};
 use courier_core::worker::Backoff;
 use courier_core::{
     ConsumerExt, Destination, Error, Event, MemoryBroker, Message, Source, Topology,
 };
 use courier_postgres::{Outbox, Relay, RelayConfig};
-
-fn quick() -> RelayConfig {
-    RelayConfig {
-        poll_interval: Duration::from_millis(50),
-        backoff: Backoff {
-            base: Duration::from_millis(1),
-            max: Duration::from_millis(5),
-            jitter: false,
-        },
-        ..RelayConfig::default()
-    }
-}
-
-/// Writes `bodies` (text) for `destination`, each in its own committed transaction, with
-/// the ordering key `key`.
-async fn enqueue(t: &TestDb, destination: &Destination, key: Option<&str>, bodies: &[String]) {
-    let mut client = t.client().await;
-    for body in bodies {
-        let tx = client.transaction().await.unwrap();
-        let mut m = Message::new(body.clone());
-        m.group_id = key.map(str::to_owned);
-        Outbox::enqueue_message(&tx, destination, &m).await.unwrap();
-        tx.commit().await.unwrap();
-    }
-}
 
 async fn count(t: &TestDb, condition: &str) -> i64 {
     t.client()

@@ -6,33 +6,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Recorder, TestDb};
-use courier_core::worker::Backoff;
-use courier_core::{Destination, Message};
-use courier_postgres::{Outbox, Relay, RelayConfig};
-
-fn quick() -> RelayConfig {
-    RelayConfig {
-        poll_interval: Duration::from_millis(50),
-        backoff: Backoff {
-            base: Duration::from_millis(1),
-            max: Duration::from_millis(5),
-            jitter: false,
-        },
-        ..RelayConfig::default()
-    }
-}
-
-async fn enqueue(t: &TestDb, destination: &Destination, key: Option<&str>, bodies: &[String]) {
-    let mut client = t.client().await;
-    for body in bodies {
-        let tx = client.transaction().await.unwrap();
-        let mut m = Message::new(body.clone());
-        m.group_id = key.map(str::to_owned);
-        Outbox::enqueue_message(&tx, destination, &m).await.unwrap();
-        tx.commit().await.unwrap();
-    }
-}
+use common::{enqueue, quick, Recorder, TestDb};
+use courier_core::Destination;
+use courier_postgres::{Relay, RelayConfig};
 
 /// One hot key, a broker that takes 300 ms per call (each within `publish_timeout`): a
 /// batch of its rows is one round per row, 3 s in all, far past the session's

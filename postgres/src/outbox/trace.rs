@@ -13,12 +13,9 @@ use courier_core::Message;
 /// span is current.
 #[cfg(feature = "otel")]
 pub(crate) fn with_current_context(message: &Message) -> Cow<'_, Message> {
-    let mut with_context = message.clone();
-    courier_core::telemetry::inject_current_context(&mut with_context);
-    if with_context.attributes.len() == message.attributes.len() {
-        return Cow::Borrowed(message);
-    }
-    Cow::Owned(with_context)
+    let mut message = message.clone();
+    courier_core::telemetry::inject_current_context(&mut message);
+    Cow::Owned(message)
 }
 
 /// Without the `otel` feature there is no current trace context: `message` as it is.

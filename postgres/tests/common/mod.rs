@@ -180,3 +180,36 @@ impl courier_core::Publisher for Recorder {
         Ok(out)
     }
 }
+
+/// A relay configuration for tests: polls every 50 ms, backs off 1-5 ms.
+pub fn quick() -> courier_postgres::RelayConfig {
+    courier_postgres::RelayConfig {
+        poll_interval: std::time::Duration::from_millis(50),
+        backoff: courier_core::worker::Backoff {
+            base: std::time::Duration::from_millis(1),
+            max: std::time::Duration::from_millis(5),
+            jitter: false,
+        },
+        ..courier_postgres::RelayConfig::default()
+    }
+}
+
+/// Writes `bodies` (text) for `destination`, each in its own committed transaction, with
+/// the ordering key `key`.
+pub async fn enqueue(
+    t: &TestDb,
+    destination: &courier_core::Destination,
+    key: Option<&str>,
+    bodies: &[String],
+) {
+    let mut client = t.client().await;
+    for body in bodies {
+        let tx = client.transaction().await.unwrap();
+        let mut m = courier_core::Message::new(body.clone());
+        m.group_id = key.map(str::to_owned);
+        courier_postgres::Outbox::enqueue_message(&tx, destination, &m)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+}
